@@ -1,0 +1,9 @@
+//! geosteer: a GeoDNS authoritative nameserver.
+//!
+//! See `ARCHITECTURE.md` for the map of modules and the invariants they keep.
+
+pub mod engine;
+pub mod error;
+pub mod model;
+pub mod wire;
+pub mod zone;

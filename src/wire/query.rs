@@ -1,0 +1,296 @@
+//! Parsing of an incoming query, without allocation.
+//!
+//! The parser is strict where RFC 6891 and RFC 1035 ask for FORMERR (several OPT records, an OPT
+//! that is not at the root, truncated records, trailing bytes) and returns the reason so the engine
+//! can answer or drop accordingly.
+
+use crate::model::rtype;
+
+/// Fields of the header the response needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    pub id: u16,
+    /// Byte 2 of the header: QR, OPCODE, AA, TC, RD.
+    pub flags_hi: u8,
+    /// Byte 3 of the header: RA, Z, AD, CD, RCODE.
+    pub flags_lo: u8,
+    pub qdcount: u16,
+    pub ancount: u16,
+    pub nscount: u16,
+    pub arcount: u16,
+}
+
+impl Header {
+    /// Reads the 12-byte header.
+    pub fn read(b: &[u8]) -> Option<Header> {
+        if b.len() < 12 {
+            return None;
+        }
+        let u = |i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
+        Some(Header {
+            id: u(0),
+            flags_hi: b[2],
+            flags_lo: b[3],
+            qdcount: u(4),
+            ancount: u(6),
+            nscount: u(8),
+            arcount: u(10),
+        })
+    }
+
+    /// The QR bit: set on responses.
+    pub fn is_response(&self) -> bool {
+        self.flags_hi & 0x80 != 0
+    }
+
+    /// The OPCODE field.
+    pub fn opcode(&self) -> u8 {
+        (self.flags_hi >> 3) & 0x0f
+    }
+}
+
+/// The EDNS(0) OPT record of a query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Edns<'a> {
+    /// Requestor's UDP payload size (the OPT CLASS field).
+    pub payload: u16,
+    pub version: u8,
+    /// The DNSSEC OK bit (copied into the response, RFC 3225).
+    pub dnssec_ok: bool,
+    /// The option bytes (RDATA of the OPT record), already checked to be well-formed TLVs.
+    pub options: &'a [u8],
+}
+
+impl<'a> Edns<'a> {
+    /// The options as (code, data) pairs.
+    pub fn option_iter(&self) -> impl Iterator<Item = (u16, &'a [u8])> + 'a {
+        let mut b = self.options;
+        std::iter::from_fn(move || {
+            if b.len() < 4 {
+                return None;
+            }
+            let code = u16::from_be_bytes([b[0], b[1]]);
+            let len = u16::from_be_bytes([b[2], b[3]]) as usize;
+            let data = &b[4..4 + len];
+            b = &b[4 + len..];
+            Some((code, data))
+        })
+    }
+}
+
+/// A parsed query.
+#[derive(Debug, Clone)]
+pub struct Query<'a> {
+    pub header: Header,
+    /// The question's name exactly as received (case preserved, uncompressed).
+    pub qname: &'a [u8],
+    /// The question's name in lower case.
+    pub qname_lc: [u8; 255],
+    pub qname_len: usize,
+    pub qtype: u16,
+    pub qclass: u16,
+    /// The whole question section as received, for echoing.
+    pub question: &'a [u8],
+    pub edns: Option<Edns<'a>>,
+}
+
+impl Query<'_> {
+    /// The lower-case question name.
+    #[inline]
+    pub fn qname_lc(&self) -> &[u8] {
+        &self.qname_lc[..self.qname_len]
+    }
+}
+
+/// Why a packet could not be parsed as a query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParseError {
+    /// Too short for a header, or a response (QR=1): no reply at all.
+    Drop,
+    /// Malformed: answer FORMERR. Carries the parsed question when there was one, so it can be
+    /// echoed, and whether the query carried an OPT record (the reply then carries one too).
+    FormErr { question_end: Option<usize>, edns: bool },
+    /// Not a standard query (OPCODE ≠ 0): answer NOTIMP.
+    NotImp,
+}
+
+fn u16_at(b: &[u8], p: usize) -> Option<u16> {
+    Some(u16::from_be_bytes([*b.get(p)?, *b.get(p + 1)?]))
+}
+
+/// Skips a possibly compressed name starting at `p`, returning the offset after it.
+fn skip_name(b: &[u8], mut p: usize) -> Option<usize> {
+    let mut total = 0;
+    loop {
+        let l = *b.get(p)?;
+        match l {
+            0 => return Some(p + 1),
+            1..=63 => {
+                p += l as usize + 1;
+                total += l as usize + 1;
+                if total > 255 {
+                    return None;
+                }
+            }
+            0xc0..=0xff => {
+                b.get(p + 1)?;
+                return Some(p + 2);
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// Parses a query packet.
+pub fn parse(b: &[u8]) -> Result<Query<'_>, ParseError> {
+    let header = Header::read(b).ok_or(ParseError::Drop)?;
+    if header.is_response() {
+        return Err(ParseError::Drop);
+    }
+    let formerr = |question_end| ParseError::FormErr {
+        question_end,
+        edns: false,
+    };
+    if header.opcode() != 0 {
+        return Err(ParseError::NotImp);
+    }
+    if header.qdcount != 1 {
+        return Err(formerr(None));
+    }
+    // the question name: no compression pointers (there is nothing before it to point to)
+    let mut qname_lc = [0u8; 255];
+    let mut p = 12;
+    let mut n = 0;
+    loop {
+        let l = *b.get(p).ok_or(formerr(None))? as usize;
+        if l > 63 || n + l + 1 > 255 {
+            return Err(formerr(None));
+        }
+        let label = b.get(p..p + l + 1).ok_or(formerr(None))?;
+        for (i, c) in label.iter().enumerate() {
+            qname_lc[n + i] = if i == 0 { *c } else { c.to_ascii_lowercase() };
+        }
+        n += l + 1;
+        p += l + 1;
+        if l == 0 {
+            break;
+        }
+    }
+    let qname = &b[12..p];
+    let qtype = u16_at(b, p).ok_or(formerr(None))?;
+    let qclass = u16_at(b, p + 2).ok_or(formerr(None))?;
+    p += 4;
+    let question_end = p;
+    let formerr_q = |edns| ParseError::FormErr {
+        question_end: Some(question_end),
+        edns,
+    };
+    // A query carries no answer or authority records (RFC 1035 §4.1; UPDATE is not served).
+    if header.ancount != 0 || header.nscount != 0 {
+        return Err(formerr_q(false));
+    }
+    let mut edns = None;
+    let mut opt_count = 0;
+    for _ in 0..header.arcount {
+        let name_start = p;
+        p = skip_name(b, p).ok_or(formerr_q(edns.is_some()))?;
+        let rr_type = u16_at(b, p).ok_or(formerr_q(edns.is_some()))?;
+        let class = u16_at(b, p + 2).ok_or(formerr_q(edns.is_some()))?;
+        let ttl_hi = b.get(p + 4..p + 8).ok_or(formerr_q(edns.is_some()))?;
+        let rdlen = u16_at(b, p + 8).ok_or(formerr_q(edns.is_some()))? as usize;
+        let rdata = b
+            .get(p + 10..p + 10 + rdlen)
+            .ok_or(formerr_q(edns.is_some()))?;
+        p += 10 + rdlen;
+        if rr_type == rtype::OPT {
+            opt_count += 1;
+            // RFC 6891 §6.1.1: more than one OPT, or an OPT not owned by the root, is FORMERR
+            if opt_count > 1 || b[name_start] != 0 {
+                return Err(formerr_q(true));
+            }
+            // options must be whole TLVs
+            let mut o = 0;
+            while o < rdata.len() {
+                let len = u16_at(rdata, o + 2).ok_or(formerr_q(true))? as usize;
+                o += 4 + len;
+                if o > rdata.len() {
+                    return Err(formerr_q(true));
+                }
+            }
+            edns = Some(Edns {
+                payload: class,
+                version: ttl_hi[1],
+                dnssec_ok: ttl_hi[2] & 0x80 != 0,
+                options: rdata,
+            });
+        }
+    }
+    if p != b.len() {
+        return Err(formerr_q(edns.is_some()));
+    }
+    Ok(Query {
+        header,
+        qname,
+        qname_lc,
+        qname_len: n,
+        qtype,
+        qclass,
+        question: &b[12..question_end],
+        edns,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(name: &[u8], qtype: u16, extra: &[u8], arcount: u16) -> Vec<u8> {
+        let mut v = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0];
+        v.extend(arcount.to_be_bytes());
+        v.extend(name);
+        v.extend(qtype.to_be_bytes());
+        v.extend(1u16.to_be_bytes());
+        v.extend(extra);
+        v
+    }
+
+    const OPT: &[u8] = &[0, 0, 41, 0x10, 0, 0, 0, 0x80, 0, 0, 0];
+
+    #[test]
+    fn parses_question_and_edns() {
+        let b = query(b"\x03WwW\x07example\x03com\x00", 1, OPT, 1);
+        let q = parse(&b).unwrap();
+        assert_eq!(q.qname, b"\x03WwW\x07example\x03com\x00");
+        assert_eq!(q.qname_lc(), b"\x03www\x07example\x03com\x00");
+        assert_eq!(q.qtype, 1);
+        let e = q.edns.unwrap();
+        assert_eq!(e.payload, 4096);
+        assert!(e.dnssec_ok);
+        assert_eq!(e.version, 0);
+    }
+
+    #[test]
+    fn rejects_malformed() {
+        let two_opts = [OPT, OPT].concat();
+        let b = query(b"\x01a\x00", 1, &two_opts, 2);
+        assert!(matches!(
+            parse(&b),
+            Err(ParseError::FormErr { edns: true, .. })
+        ));
+        let b = query(b"\x01a\x00", 1, &[1, 2], 0);
+        assert!(matches!(parse(&b), Err(ParseError::FormErr { .. })));
+        let b = query(b"\x01a", 1, &[], 0);
+        assert!(matches!(parse(&b), Err(ParseError::FormErr { .. })));
+        let mut b = query(b"\x01a\x00", 1, &[], 0);
+        b[2] |= 0x80;
+        assert_eq!(parse(&b).unwrap_err(), ParseError::Drop);
+        assert_eq!(parse(&b[..5]).unwrap_err(), ParseError::Drop);
+        let mut b = query(b"\x01a\x00", 1, &[], 0);
+        b[2] = 0x28; // opcode 5 (UPDATE)
+        assert_eq!(parse(&b).unwrap_err(), ParseError::NotImp);
+        // an option that runs past the OPT RDATA
+        let bad_opt = [0, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, 4, 0, 8, 0, 9];
+        let b = query(b"\x01a\x00", 1, &bad_opt, 1);
+        assert!(matches!(parse(&b), Err(ParseError::FormErr { .. })));
+    }
+}

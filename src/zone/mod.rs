@@ -1,0 +1,3 @@
+//! Loading zone files into the immutable [`crate::model::ZoneSet`], reporting every problem.
+
+pub mod parse;

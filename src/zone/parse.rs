@@ -1,0 +1,497 @@
+//! Reading RFC 1035 master files (§5) into records that remember their file and line.
+//!
+//! The tokenizer and the directive handling (`$ORIGIN`, `$TTL`, `$INCLUDE`, owner inheritance,
+//! parentheses, quoting, comments) are ours, because errors must name their line and reading must
+//! go on after a bad record to report every problem in one run. The RDATA of each record is parsed
+//! by hickory-proto's zone parser, so every record type hickory knows is accepted.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use hickory_proto::rr::{Name, RData, RecordType};
+use hickory_proto::serialize::txt::{Parser, parse_ttl};
+
+use crate::error::Problem;
+
+/// How deep `$INCLUDE` may nest before we suspect a loop.
+const MAX_INCLUDE_DEPTH: usize = 8;
+
+/// One record as read from a file.
+#[derive(Debug, Clone)]
+pub struct RawRecord {
+    pub file: Arc<Path>,
+    pub line: usize,
+    pub owner: Name,
+    pub ttl: u32,
+    pub rdata: RData,
+}
+
+impl RawRecord {
+    /// The record's type.
+    pub fn rtype(&self) -> RecordType {
+        self.rdata.record_type()
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Token {
+    text: String,
+    quoted: bool,
+}
+
+/// One logical entry (a record or directive), possibly spanning lines in parentheses.
+#[derive(Debug)]
+struct Entry {
+    line: usize,
+    /// The entry starts with blank space: the owner is the previous record's.
+    inherits_owner: bool,
+    tokens: Vec<Token>,
+}
+
+/// Splits master-file text into entries. Lexical errors are reported and the offending entry
+/// skipped.
+fn tokenize(text: &str, file: &Path, problems: &mut Vec<Problem>) -> Vec<Entry> {
+    let mut entries = Vec::new();
+    let mut line = 1;
+    let mut depth = 0usize;
+    let mut cur: Option<Entry> = None;
+    let mut tok: Option<Token> = None;
+    let mut at_line_start = true;
+    let mut bad = false;
+    let mut chars = text.chars().peekable();
+
+    fn flush_tok(cur: &mut Option<Entry>, tok: &mut Option<Token>, line: usize, inherits: bool) {
+        if let Some(t) = tok.take() {
+            cur.get_or_insert(Entry {
+                line,
+                inherits_owner: inherits,
+                tokens: Vec::new(),
+            })
+            .tokens
+            .push(t);
+        }
+    }
+
+    let mut inherits = false;
+    let mut entry_line = 1;
+    while let Some(c) = chars.next() {
+        if at_line_start && depth == 0 {
+            inherits = c == ' ' || c == '\t';
+            entry_line = line;
+        }
+        at_line_start = false;
+        match c {
+            '\n' => {
+                flush_tok(&mut cur, &mut tok, entry_line, inherits);
+                if depth == 0 {
+                    if let Some(e) = cur.take() {
+                        if !bad {
+                            entries.push(e);
+                        }
+                    }
+                    bad = false;
+                    at_line_start = true;
+                }
+                line += 1;
+            }
+            ';' => {
+                flush_tok(&mut cur, &mut tok, entry_line, inherits);
+                while let Some(&n) = chars.peek() {
+                    if n == '\n' {
+                        break;
+                    }
+                    chars.next();
+                }
+            }
+            '(' => {
+                flush_tok(&mut cur, &mut tok, entry_line, inherits);
+                depth += 1;
+            }
+            ')' => {
+                flush_tok(&mut cur, &mut tok, entry_line, inherits);
+                if depth == 0 {
+                    problems.push(Problem::new(file, line, "unbalanced ')'"));
+                    bad = true;
+                } else {
+                    depth -= 1;
+                }
+            }
+            '"' => {
+                flush_tok(&mut cur, &mut tok, entry_line, inherits);
+                let start_line = line;
+                let mut s = String::new();
+                let mut closed = false;
+                while let Some(n) = chars.next() {
+                    match n {
+                        '\\' => {
+                            s.push('\\');
+                            if let Some(e) = chars.next() {
+                                if e == '\n' {
+                                    line += 1;
+                                }
+                                s.push(e);
+                            }
+                        }
+                        '"' => {
+                            closed = true;
+                            break;
+                        }
+                        '\n' => {
+                            line += 1;
+                            s.push('\n');
+                        }
+                        _ => s.push(n),
+                    }
+                }
+                if !closed {
+                    problems.push(Problem::new(file, start_line, "unterminated quoted string"));
+                    bad = true;
+                }
+                tok = Some(Token {
+                    text: s,
+                    quoted: true,
+                });
+                flush_tok(&mut cur, &mut tok, entry_line, inherits);
+            }
+            ' ' | '\t' | '\r' => flush_tok(&mut cur, &mut tok, entry_line, inherits),
+            '\\' => {
+                let t = tok.get_or_insert(Token {
+                    text: String::new(),
+                    quoted: false,
+                });
+                t.text.push('\\');
+                if let Some(e) = chars.next() {
+                    t.text.push(e);
+                }
+            }
+            _ => tok
+                .get_or_insert(Token {
+                    text: String::new(),
+                    quoted: false,
+                })
+                .text
+                .push(c),
+        }
+    }
+    flush_tok(&mut cur, &mut tok, entry_line, inherits);
+    if depth > 0 {
+        problems.push(Problem::new(
+            file,
+            cur.as_ref().map_or(line, |e| e.line),
+            "unbalanced '(': missing ')' before the end of the file",
+        ));
+    } else if let Some(e) = cur.take() {
+        if !bad {
+            entries.push(e);
+        }
+    }
+    entries
+}
+
+/// Reading state carried across entries and into `$INCLUDE`d files.
+struct Ctx {
+    origin: Name,
+    default_ttl: Option<u32>,
+    last_ttl: Option<u32>,
+    last_owner: Option<Name>,
+}
+
+/// What [`read_zone_file`] produces.
+#[derive(Debug)]
+pub struct ZoneText {
+    /// The zone's origin: the file's leading `$ORIGIN`, else the file name without `.zone`.
+    pub origin: Name,
+    pub records: Vec<RawRecord>,
+}
+
+/// Reads a zone file and everything it includes. Problems are appended to `problems`; the records
+/// that could be read are returned either way so later checks can report more.
+pub fn read_zone_file(path: &Path, problems: &mut Vec<Problem>) -> Option<ZoneText> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            problems.push(Problem::new(path, 0, format!("cannot read: {e}")));
+            return None;
+        }
+    };
+    let file: Arc<Path> = Arc::from(path);
+    let entries = tokenize(&text, path, problems);
+    let origin = match leading_origin(&entries) {
+        Some(Ok(o)) => o,
+        Some(Err(p)) => {
+            problems.push(Problem::new(path, p.0, p.1));
+            return None;
+        }
+        None => match origin_from_file_name(path) {
+            Ok(o) => o,
+            Err(msg) => {
+                problems.push(Problem::new(path, 0, msg));
+                return None;
+            }
+        },
+    };
+    let mut ctx = Ctx {
+        origin: origin.clone(),
+        default_ttl: None,
+        last_ttl: None,
+        last_owner: None,
+    };
+    let mut records = Vec::new();
+    read_entries(&file, entries, &mut ctx, &mut records, problems, 0);
+    Some(ZoneText { origin, records })
+}
+
+fn leading_origin(entries: &[Entry]) -> Option<Result<Name, (usize, String)>> {
+    let first = entries.first()?;
+    let t0 = first.tokens.first()?;
+    if first.inherits_owner || !t0.text.eq_ignore_ascii_case("$ORIGIN") {
+        return None;
+    }
+    Some(match first.tokens.get(1) {
+        Some(t) => parse_name(&t.text, None).map_err(|m| (first.line, m)),
+        None => Err((first.line, "$ORIGIN needs a domain name".into())),
+    })
+}
+
+fn origin_from_file_name(path: &Path) -> Result<Name, String> {
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .ok_or("the file name is not valid UTF-8")?;
+    parse_name(stem, Some(&Name::root())).map_err(|m| {
+        format!("the zone's origin is taken from the file name, which is not a domain name ({m}); start the file with $ORIGIN")
+    })
+}
+
+/// Parses a domain name, relative to `origin` unless it ends in a dot.
+fn parse_name(text: &str, origin: Option<&Name>) -> Result<Name, String> {
+    if text == "@" {
+        return origin
+            .cloned()
+            .ok_or_else(|| "'@' used before any origin is known".to_string());
+    }
+    let mut n = Name::parse(text, origin).map_err(|e| format!("bad domain name '{text}': {e}"))?;
+    if !n.is_fqdn() {
+        match origin {
+            Some(o) => n = n.append_domain(o).map_err(|e| format!("bad domain name '{text}': {e}"))?,
+            None => return Err(format!("'{text}' must be an absolute name ending in '.'")),
+        }
+    }
+    Ok(n)
+}
+
+fn is_class(s: &str) -> bool {
+    matches!(s.to_ascii_uppercase().as_str(), "IN" | "CH" | "CS" | "HS")
+        || (s.len() > 5 && s[..5].eq_ignore_ascii_case("CLASS") && s[5..].parse::<u16>().is_ok())
+}
+
+fn read_entries(
+    file: &Arc<Path>,
+    entries: Vec<Entry>,
+    ctx: &mut Ctx,
+    records: &mut Vec<RawRecord>,
+    problems: &mut Vec<Problem>,
+    depth: usize,
+) {
+    for e in entries {
+        let first = &e.tokens[0].text;
+        if !e.inherits_owner && first.starts_with('$') {
+            directive(file, &e, ctx, records, problems, depth);
+            continue;
+        }
+        match record(file, &e, ctx) {
+            Ok(r) => records.push(r),
+            Err(msg) => problems.push(Problem::new(file, e.line, msg)),
+        }
+    }
+}
+
+fn directive(
+    file: &Arc<Path>,
+    e: &Entry,
+    ctx: &mut Ctx,
+    records: &mut Vec<RawRecord>,
+    problems: &mut Vec<Problem>,
+    depth: usize,
+) {
+    let name = e.tokens[0].text.to_ascii_uppercase();
+    let arg = e.tokens.get(1).map(|t| t.text.as_str());
+    let mut report = |m: String| problems.push(Problem::new(file, e.line, m));
+    match (name.as_str(), arg) {
+        ("$ORIGIN", Some(a)) => match parse_name(a, Some(&ctx.origin)) {
+            Ok(n) => ctx.origin = n,
+            Err(m) => report(m),
+        },
+        ("$TTL", Some(a)) => match parse_ttl(a) {
+            Ok(t) => ctx.default_ttl = Some(t),
+            Err(_) => report(format!("bad $TTL value '{a}'")),
+        },
+        ("$INCLUDE", Some(a)) => {
+            if depth >= MAX_INCLUDE_DEPTH {
+                report(format!("$INCLUDE nested more than {MAX_INCLUDE_DEPTH} deep (a loop?)"));
+                return;
+            }
+            let base = file.parent().unwrap_or(Path::new("."));
+            let path: PathBuf = base.join(a);
+            let text = match std::fs::read_to_string(&path) {
+                Ok(t) => t,
+                Err(err) => {
+                    report(format!("cannot read included file {}: {err}", path.display()));
+                    return;
+                }
+            };
+            // an origin argument applies to the included file only (RFC 1035 §5.1)
+            let saved_origin = ctx.origin.clone();
+            if let Some(o) = e.tokens.get(2) {
+                match parse_name(&o.text, Some(&ctx.origin)) {
+                    Ok(n) => ctx.origin = n,
+                    Err(m) => {
+                        report(m);
+                        return;
+                    }
+                }
+            }
+            let inc: Arc<Path> = Arc::from(path.as_path());
+            let entries = tokenize(&text, &path, problems);
+            read_entries(&inc, entries, ctx, records, problems, depth + 1);
+            ctx.origin = saved_origin;
+        }
+        ("$ORIGIN" | "$TTL" | "$INCLUDE", None) => report(format!("{name} needs an argument")),
+        _ => report(format!("unknown directive {name}")),
+    }
+}
+
+fn record(file: &Arc<Path>, e: &Entry, ctx: &mut Ctx) -> Result<RawRecord, String> {
+    let mut toks = e.tokens.iter().peekable();
+    let owner = if e.inherits_owner {
+        ctx.last_owner
+            .clone()
+            .ok_or("the record has no owner name (the line starts with blank space) and no earlier record gives one")?
+    } else {
+        let t = toks.next().expect("entries are never empty");
+        parse_name(&t.text, Some(&ctx.origin))?
+    };
+    ctx.last_owner = Some(owner.clone());
+
+    // [ttl] [class] type, or [class] [ttl] type
+    let mut ttl = None;
+    let mut class_seen = false;
+    let rtype = loop {
+        let t = toks
+            .next()
+            .ok_or("the record has no type (expected for example A, AAAA, NS, MX, TXT)")?;
+        let s = t.text.as_str();
+        if ttl.is_none() && s.starts_with(|c: char| c.is_ascii_digit()) {
+            ttl = Some(parse_ttl(s).map_err(|_| format!("bad TTL '{s}'"))?);
+        } else if !class_seen && is_class(s) {
+            if !s.eq_ignore_ascii_case("IN") {
+                return Err(format!("class {s} is not served (only IN)"));
+            }
+            class_seen = true;
+        } else {
+            break RecordType::from_str(&s.to_ascii_uppercase())
+                .map_err(|_| format!("unknown record type '{s}'"))?;
+        }
+    };
+    let ttl = match ttl.or(ctx.default_ttl).or(ctx.last_ttl) {
+        Some(t) => t,
+        None => return Err("no TTL: give one on the record or set $TTL before it".into()),
+    };
+    if ttl > i32::MAX as u32 {
+        return Err(format!("TTL {ttl} is larger than 2^31-1 (RFC 2181 §8)"));
+    }
+    ctx.last_ttl = Some(ttl);
+
+    let mut text = String::new();
+    for t in toks {
+        if !text.is_empty() {
+            text.push(' ');
+        }
+        if t.quoted {
+            text.push('"');
+            text.push_str(&t.text);
+            text.push('"');
+        } else {
+            text.push_str(&t.text);
+        }
+    }
+    if text.is_empty() {
+        return Err(format!("{rtype} record has no data"));
+    }
+    let rdata = parse_rdata(rtype, &text, &ctx.origin)?;
+    Ok(RawRecord {
+        file: file.clone(),
+        line: e.line,
+        owner,
+        ttl,
+        rdata,
+    })
+}
+
+/// Parses RDATA text with hickory-proto's zone parser, relative names completed with `origin`.
+fn parse_rdata(rtype: RecordType, text: &str, origin: &Name) -> Result<RData, String> {
+    let zone = format!("@ 0 IN {rtype} {text}\n");
+    let parsed = Parser::new(zone, None, Some(origin.clone()))
+        .parse()
+        .map_err(|e| format!("bad {rtype} data '{text}': {}", short_error(&e.to_string())))?;
+    parsed
+        .1
+        .into_values()
+        .flat_map(|set| set.records_without_rrsigs().cloned().collect::<Vec<_>>())
+        .map(|r| r.data)
+        .next()
+        .ok_or_else(|| format!("bad {rtype} data '{text}'"))
+}
+
+fn short_error(s: &str) -> String {
+    s.lines().next().unwrap_or(s).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str) -> (Vec<RawRecord>, Vec<Problem>) {
+        let dir = std::env::temp_dir().join(format!("geosteer-parse-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("t{}.example.zone", text.len()));
+        std::fs::write(&path, text).unwrap();
+        let mut problems = Vec::new();
+        let z = read_zone_file(&path, &mut problems).unwrap();
+        (z.records, problems)
+    }
+
+    #[test]
+    fn directives_owner_inheritance_and_parentheses() {
+        let (recs, problems) = read(
+            "$ORIGIN example.com.\n$TTL 1h\n@ IN SOA ns1 host ( 1 ; serial\n 2 3 4 5 )\n  NS ns1\nwww 60 IN A 192.0.2.1\n IN AAAA 2001:db8::1\ntxt TXT \"a ; b\" \"c\"\n",
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(recs.len(), 5);
+        assert_eq!(recs[0].line, 3);
+        assert_eq!(recs[1].owner.to_string(), "example.com.");
+        assert_eq!(recs[1].line, 5);
+        assert_eq!(recs[1].ttl, 3600);
+        assert_eq!(recs[3].owner.to_string(), "www.example.com.");
+        assert_eq!(recs[3].ttl, 3600, "$TTL applies, not the previous explicit TTL");
+        match &recs[4].rdata {
+            RData::TXT(t) => assert_eq!(t.txt_data.len(), 2),
+            other => panic!("{other:?}"),
+        }
+        match &recs[1].rdata {
+            RData::NS(ns) => assert_eq!(ns.0.to_string(), "ns1.example.com."),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn reports_every_bad_line() {
+        let (recs, problems) = read(
+            "$ORIGIN example.com.\n$TTL 300\na A 999.1.1.1\nb BOGUS 1\nc MX mail\nd A 192.0.2.1\n",
+        );
+        assert_eq!(recs.len(), 1);
+        let lines: Vec<usize> = problems.iter().map(|p| p.line).collect();
+        assert_eq!(lines, vec![3, 4, 5], "{problems:?}");
+    }
+}

@@ -7,3 +7,7 @@ pub mod error;
 pub mod model;
 pub mod wire;
 pub mod zone;
+pub mod app;
+pub mod config;
+pub mod server;
+pub mod state;

@@ -1,0 +1,124 @@
+//! Wiring for the subcommands: load everything, bind sockets, run until a signal or a fatal
+//! listener error.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::task::JoinSet;
+
+use crate::config::Config;
+use crate::engine::Limits;
+use crate::error::LoadError;
+use crate::model::ZoneSet;
+use crate::server::{tcp, udp};
+use crate::state::State;
+
+/// Why `serve` stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("{0}")]
+    Load(#[from] LoadError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the {what} listener on {addr} failed: {source}")]
+    Listener {
+        what: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// Loads what `serve` would serve (used by `check` too).
+pub fn load(config: &Config) -> Result<ZoneSet, LoadError> {
+    crate::zone::load_dir(&config.zones)
+}
+
+/// The engine limits a config asks for.
+pub fn limits(config: &Config) -> Limits {
+    Limits {
+        udp_payload: config.udp_payload,
+    }
+}
+
+/// Binds UDP and TCP on the same address. With port 0, the UDP socket picks the port and TCP
+/// takes the same one, so one printed port serves both.
+async fn bind_pair(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), ServeError> {
+    let bind_err = |source| ServeError::Bind { addr, source };
+    for _ in 0..20 {
+        let udp = UdpSocket::bind(addr).await.map_err(bind_err)?;
+        let bound = udp.local_addr().map_err(bind_err)?;
+        match TcpListener::bind(bound).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            // the port is free for UDP but taken for TCP: with port 0, try another
+            Err(e) if addr.port() == 0 && e.kind() == std::io::ErrorKind::AddrInUse => continue,
+            Err(e) => return Err(bind_err(e)),
+        }
+    }
+    Err(bind_err(std::io::Error::other("no port free for both UDP and TCP")))
+}
+
+/// Runs the server until SIGINT/SIGTERM (Ok) or a listener dies (Err).
+pub async fn serve(config: Config) -> Result<(), ServeError> {
+    let zones = load(&config)?;
+    for z in &zones.zones {
+        tracing::info!(zone = %z.origin, serial = z.serial(), names = z.nodes.len(), file = %z.file.display(), "zone loaded");
+    }
+    let state = State::new(zones, limits(&config));
+    let mut tasks: JoinSet<Result<(), ServeError>> = JoinSet::new();
+    for &addr in &config.listen {
+        let (udp_sock, tcp_listener) = bind_pair(addr).await?;
+        let local = udp_sock.local_addr().map_err(|source| ServeError::Bind { addr, source })?;
+        tracing::info!(udp = %local, tcp = %local, "listening on {local}");
+        let udp_sock = Arc::new(udp_sock);
+        for _ in 0..config.udp_workers {
+            let (s, st) = (udp_sock.clone(), state.clone());
+            tasks.spawn(async move {
+                udp::serve(s, st).await.map_err(|source| ServeError::Listener {
+                    what: "UDP",
+                    addr: local,
+                    source,
+                })
+            });
+        }
+        let st = state.clone();
+        let lim = tcp::TcpLimits {
+            idle_timeout: config.tcp_idle_timeout,
+            max_connections: config.tcp_max_connections,
+        };
+        tasks.spawn(async move {
+            tcp::serve(tcp_listener, st, lim).await.map_err(|source| ServeError::Listener {
+                what: "TCP",
+                addr: local,
+                source,
+            })
+        });
+    }
+    tokio::select! {
+        r = tasks.join_next() => match r {
+            Some(Ok(Err(e))) => Err(e),
+            Some(Err(join)) => Err(ServeError::Listener {
+                what: "a",
+                addr: config.listen[0],
+                source: std::io::Error::other(join.to_string()),
+            }),
+            _ => Ok(()),
+        },
+        _ = shutdown_signal() => {
+            tracing::info!("shutting down");
+            Ok(())
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

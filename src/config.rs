@@ -1,0 +1,224 @@
+//! The process configuration: an optional TOML file, overridden by command-line flags.
+//!
+//! Every key is optional; with no file at all geosteer serves `./zones` on `127.0.0.1:5353`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{LoadError, Problem};
+
+/// The config file as written (every field optional, unknown keys rejected).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSpec {
+    zones: Option<PathBuf>,
+    listen: Option<Vec<String>>,
+    threads: Option<usize>,
+    #[serde(default)]
+    dns: DnsSpec,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DnsSpec {
+    udp_payload: Option<u16>,
+    udp_workers: Option<usize>,
+    tcp_idle_timeout: Option<String>,
+    tcp_max_connections: Option<usize>,
+}
+
+/// Validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Directory of `*.zone` files.
+    pub zones: PathBuf,
+    /// Addresses to serve DNS on, UDP and TCP each.
+    pub listen: Vec<SocketAddr>,
+    /// Runtime worker threads.
+    pub threads: usize,
+    /// Largest UDP response, and the payload size we advertise.
+    pub udp_payload: u16,
+    /// Receive loops per UDP socket.
+    pub udp_workers: usize,
+    /// A TCP connection idle for this long is closed (RFC 7766 §6.2.3).
+    pub tcp_idle_timeout: Duration,
+    /// Open TCP connections at most; more are closed at once.
+    pub tcp_max_connections: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            zones: PathBuf::from("zones"),
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 5353))],
+            threads: 2,
+            udp_payload: 1232,
+            udp_workers: 2,
+            tcp_idle_timeout: Duration::from_secs(10),
+            tcp_max_connections: 512,
+        }
+    }
+}
+
+/// Flags that override the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub zones: Option<PathBuf>,
+    pub listen: Vec<String>,
+    pub threads: Option<usize>,
+}
+
+/// Parses durations like `10s`, `500ms`, `2m`, `1h`.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    match unit {
+        "ms" => Some(Duration::from_millis(n)),
+        "s" => Some(Duration::from_secs(n)),
+        "m" => Some(Duration::from_secs(n * 60)),
+        "h" => Some(Duration::from_secs(n * 3600)),
+        _ => None,
+    }
+}
+
+/// Line (1-based) of a byte offset in `text`.
+pub fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+impl Config {
+    /// Reads the config file (if any) and applies the flags. Every problem is reported.
+    pub fn load(file: Option<&Path>, flags: &Overrides) -> Result<Config, LoadError> {
+        let mut problems = Vec::new();
+        let (spec, path, text) = match file {
+            None => (FileSpec::default(), PathBuf::from("<flags>"), String::new()),
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| LoadError {
+                    problems: vec![Problem::new(p, 0, format!("cannot read: {e}"))],
+                })?;
+                match toml::from_str::<FileSpec>(&text) {
+                    Ok(s) => (s, p.to_path_buf(), text),
+                    Err(e) => {
+                        let line = e.span().map_or(0, |s| line_of(&text, s.start));
+                        return Err(LoadError {
+                            problems: vec![Problem::new(p, line, e.message().to_string())],
+                        });
+                    }
+                }
+            }
+        };
+        let key_line = |key: &str| {
+            text.lines()
+                .position(|l| l.trim_start().starts_with(key))
+                .map_or(0, |i| i + 1)
+        };
+        let mut c = Config::default();
+        // relative paths in a config file are relative to the file
+        let base = file.and_then(Path::parent).unwrap_or(Path::new(""));
+        if let Some(z) = spec.zones {
+            c.zones = base.join(z);
+        }
+        if let Some(z) = &flags.zones {
+            c.zones = z.clone();
+        }
+        let listen: Vec<(String, usize, &Path)> = if !flags.listen.is_empty() {
+            flags
+                .listen
+                .iter()
+                .map(|s| (s.clone(), 0, Path::new("--listen")))
+                .collect()
+        } else {
+            spec.listen
+                .unwrap_or_default()
+                .into_iter()
+                .map(|s| (s, key_line("listen"), path.as_path()))
+                .collect()
+        };
+        if !listen.is_empty() {
+            c.listen.clear();
+            for (s, line, p) in listen {
+                match s.parse() {
+                    Ok(a) => c.listen.push(a),
+                    Err(_) => problems.push(Problem::new(
+                        p,
+                        line,
+                        format!("'{s}' is not an address:port (for example 127.0.0.1:53 or [::1]:53)"),
+                    )),
+                }
+            }
+        }
+        if let Some(t) = flags.threads.or(spec.threads) {
+            if t == 0 {
+                problems.push(Problem::new(&path, key_line("threads"), "threads must be at least 1"));
+            }
+            c.threads = t.max(1);
+        }
+        if let Some(p) = spec.dns.udp_payload {
+            if p < 512 {
+                problems.push(Problem::new(&path, key_line("udp_payload"), "udp_payload must be at least 512"));
+            }
+            c.udp_payload = p.max(512);
+        }
+        if let Some(w) = spec.dns.udp_workers {
+            c.udp_workers = w.max(1);
+        }
+        if let Some(t) = &spec.dns.tcp_idle_timeout {
+            match parse_duration(t) {
+                Some(d) => c.tcp_idle_timeout = d,
+                None => problems.push(Problem::new(
+                    &path,
+                    key_line("tcp_idle_timeout"),
+                    format!("'{t}' is not a duration (for example 10s, 500ms, 2m)"),
+                )),
+            }
+        }
+        if let Some(n) = spec.dns.tcp_max_connections {
+            c.tcp_max_connections = n.max(1);
+        }
+        if problems.is_empty() {
+            Ok(c)
+        } else {
+            Err(LoadError::sorted(problems))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s"), Some(Duration::from_secs(10)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("x"), None);
+        assert_eq!(parse_duration("10"), None);
+    }
+
+    #[test]
+    fn file_then_flags() {
+        let dir = std::env::temp_dir().join(format!("geosteer-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("g.toml");
+        std::fs::write(&f, "zones = \"z\"\nlisten = [\"127.0.0.1:53\"]\n[dns]\nudp_payload = 1400\n").unwrap();
+        let c = Config::load(Some(&f), &Overrides::default()).unwrap();
+        assert_eq!(c.zones, dir.join("z"));
+        assert_eq!(c.udp_payload, 1400);
+        let flags = Overrides {
+            listen: vec!["127.0.0.1:0".into()],
+            ..Default::default()
+        };
+        let c = Config::load(Some(&f), &flags).unwrap();
+        assert_eq!(c.listen, vec!["127.0.0.1:0".parse().unwrap()]);
+
+        std::fs::write(&f, "zones = \"z\"\nbogus = 1\n").unwrap();
+        let e = Config::load(Some(&f), &Overrides::default()).unwrap_err();
+        assert_eq!(e.problems[0].line, 2, "{e}");
+    }
+}

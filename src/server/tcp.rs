@@ -1,0 +1,93 @@
+//! The TCP transport (RFC 7766): length-prefixed messages, several queries per connection answered
+//! in order, an idle timeout, and a cap on open connections.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::time::timeout;
+
+use crate::engine::{self, Outcome, Transport};
+use crate::state::State;
+
+/// TCP limits.
+#[derive(Debug, Clone, Copy)]
+pub struct TcpLimits {
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+}
+
+/// Accepts connections until an unrecoverable error, which is returned so the process can stop
+/// instead of running half-alive.
+pub async fn serve(listener: TcpListener, state: Arc<State>, limits: TcpLimits) -> io::Result<()> {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) if super::is_transient(&e) => {
+                tracing::warn!(error = %e, "tcp accept failed, continuing");
+                if matches!(e.raw_os_error(), Some(23 | 24)) {
+                    // out of descriptors: give open connections a moment to finish
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "tcp connection limit reached, closing");
+            drop(stream);
+            continue;
+        };
+        let state = state.clone();
+        tokio::spawn(async move {
+            if let Err(e) = connection(stream, peer, &state, limits.idle_timeout).await {
+                tracing::debug!(%peer, error = %e, "tcp connection ended");
+            }
+            drop(permit);
+        });
+    }
+}
+
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    state: &State,
+    idle: Duration,
+) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    let (r, mut w) = stream.into_split();
+    let mut r = BufReader::new(r);
+    let mut buf = vec![0u8; 65_535];
+    let mut out = Vec::with_capacity(4096);
+    loop {
+        // the idle timeout runs from the end of the last answer to the start of the next query
+        let len = match timeout(idle, r.read_u16()).await {
+            Err(_) => return Ok(()),
+            Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+            Ok(r) => r? as usize,
+        };
+        match timeout(idle, r.read_exact(&mut buf[..len])).await {
+            Err(_) => return Ok(()),
+            Ok(r) => r?,
+        };
+        let snap = state.load();
+        let outcome =
+            engine::respond(&**snap, &snap.limits, &buf[..len], peer, Transport::Tcp, &mut out);
+        drop(snap);
+        match outcome {
+            Outcome::Reply { .. } => {
+                let mut msg = Vec::with_capacity(out.len() + 2);
+                msg.extend_from_slice(&(out.len() as u16).to_be_bytes());
+                msg.extend_from_slice(&out);
+                w.write_all(&msg).await?;
+            }
+            // RFC 7766 §8: nothing to answer (QR=1 or garbage): the stream is not DNS, close it
+            Outcome::Drop => return Ok(()),
+        }
+    }
+}

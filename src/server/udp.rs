@@ -1,0 +1,34 @@
+//! The UDP transport: receive loops on a shared socket, one engine call per datagram.
+//!
+//! hickory-server's own UDP loop spawns a task and goes through a channel for every datagram and
+//! echoes the client's payload size; this loop answers in place from a reused buffer instead.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::UdpSocket;
+
+use crate::engine::{self, Outcome, Transport};
+use crate::state::State;
+
+/// Answers datagrams on `socket` until an unrecoverable socket error, which is returned.
+pub async fn serve(socket: Arc<UdpSocket>, state: Arc<State>) -> io::Result<()> {
+    let mut buf = vec![0u8; 65_535];
+    let mut out = Vec::with_capacity(4096);
+    loop {
+        let (n, peer): (usize, SocketAddr) = match socket.recv_from(&mut buf).await {
+            Ok(x) => x,
+            Err(e) if super::is_transient(&e) => continue,
+            Err(e) => return Err(e),
+        };
+        let snap = state.load();
+        let outcome = engine::respond(&**snap, &snap.limits, &buf[..n], peer, Transport::Udp, &mut out);
+        if let Outcome::Reply { .. } = outcome {
+            // a failed send (the client's port is gone, a full buffer) loses one answer, never the loop
+            if let Err(e) = socket.send_to(&out, peer).await {
+                tracing::debug!(%peer, error = %e, "udp send failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! The snapshot the query path reads, and the one place it is swapped.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arc_swap::ArcSwap;
+
+use crate::engine::{Limits, Source};
+use crate::model::ZoneSet;
+
+/// Everything one query needs, immutable once built.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub zones: ZoneSet,
+    pub limits: Limits,
+    /// Increases by one with every installed snapshot.
+    pub generation: u64,
+}
+
+impl Source for Snapshot {
+    #[inline]
+    fn zones(&self) -> &ZoneSet {
+        &self.zones
+    }
+}
+
+/// The live snapshot, shared by every transport. Readers never block: a load is an atomic
+/// reference-count increment.
+#[derive(Debug)]
+pub struct State {
+    current: ArcSwap<Snapshot>,
+    generation: AtomicU64,
+}
+
+impl State {
+    /// Starts serving `zones`.
+    pub fn new(zones: ZoneSet, limits: Limits) -> Arc<State> {
+        Arc::new(State {
+            current: ArcSwap::from_pointee(Snapshot {
+                zones,
+                limits,
+                generation: 1,
+            }),
+            generation: AtomicU64::new(1),
+        })
+    }
+
+    /// The snapshot to answer from.
+    #[inline]
+    pub fn load(&self) -> arc_swap::Guard<Arc<Snapshot>> {
+        self.current.load()
+    }
+
+    /// Installs a new zone set; returns its generation.
+    pub fn install(&self, zones: ZoneSet, limits: Limits) -> u64 {
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        self.current.store(Arc::new(Snapshot {
+            zones,
+            limits,
+            generation,
+        }));
+        generation
+    }
+}

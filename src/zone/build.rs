@@ -1,0 +1,306 @@
+//! Validating the records of one zone and building its [`Zone`]: the checks `geosteer check`
+//! reports, and the pre-encoding that makes the query path a matter of copying bytes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+
+use hickory_proto::rr::{Name, RData};
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
+
+use crate::error::Problem;
+use crate::model::{Layout, Node, RRset, Rdata, Zone, rtype};
+use crate::wire::name::{from_hickory, is_subdomain, to_text};
+use crate::zone::parse::RawRecord;
+
+/// One record after the first pass: its place in the files and its encoded RDATA.
+struct Rec {
+    file: Arc<Path>,
+    line: usize,
+    ttl: u32,
+    rdata: Box<[u8]>,
+    /// The domain name inside the RDATA that additional-section processing follows.
+    target: Option<Vec<u8>>,
+}
+
+/// Encodes RDATA in uncompressed wire format, with the names of compressible types lower-cased so
+/// the query path can follow them (CNAME chains) and compare them without case folding.
+fn encode_rdata(rdata: &RData) -> Result<Box<[u8]>, String> {
+    let mut buf = Vec::new();
+    let mut enc = BinEncoder::new(&mut buf);
+    enc.set_name_encoding(NameEncoding::Uncompressed);
+    rdata
+        .emit(&mut enc)
+        .map_err(|e| format!("cannot encode {}: {e}", rdata.record_type()))?;
+    let t = u16::from(rdata.record_type());
+    match Layout::for_type(t) {
+        Layout::Raw => {}
+        Layout::Name => lowercase_names(&mut buf, 0, 1),
+        Layout::PrefName => lowercase_names(&mut buf, 2, 1),
+        Layout::Soa => lowercase_names(&mut buf, 0, 2),
+    }
+    Ok(buf.into_boxed_slice())
+}
+
+fn lowercase_names(buf: &mut [u8], mut p: usize, names: usize) {
+    for _ in 0..names {
+        while p < buf.len() && buf[p] != 0 {
+            let l = buf[p] as usize;
+            buf[p + 1..p + 1 + l].make_ascii_lowercase();
+            p += l + 1;
+        }
+        p += 1;
+    }
+}
+
+/// The name additional-section processing follows for a record, if any.
+fn target_of(rdata: &RData) -> Option<&Name> {
+    match rdata {
+        RData::NS(ns) => Some(&ns.0),
+        RData::MX(mx) => Some(&mx.exchange),
+        RData::SRV(srv) => Some(&srv.target),
+        _ => None,
+    }
+}
+
+/// Validates and builds one zone. Every problem found is appended to `problems`; `None` is returned
+/// when there was any.
+pub fn build_zone(
+    file: &Path,
+    origin: &Name,
+    records: Vec<RawRecord>,
+    problems: &mut Vec<Problem>,
+) -> Option<Zone> {
+    let start = problems.len();
+    let apex = from_hickory(origin);
+    let origin_text = to_text(&apex);
+
+    // owner (lower-case wire) → type → records, in name order for stable reports
+    let mut names: BTreeMap<Vec<u8>, BTreeMap<u16, Vec<Rec>>> = BTreeMap::new();
+    for r in records {
+        let owner = from_hickory(&r.owner);
+        let rt = u16::from(r.rtype());
+        let here = |m: String| Problem::new(&r.file, r.line, m);
+        if !is_subdomain(&owner, &apex) {
+            problems.push(here(format!(
+                "{} is outside the zone {origin_text}",
+                to_text(&owner)
+            )));
+            continue;
+        }
+        if rt == rtype::DNAME {
+            problems.push(here("DNAME records are not supported".into()));
+            continue;
+        }
+        let rdata = match encode_rdata(&r.rdata) {
+            Ok(b) => b,
+            Err(m) => {
+                problems.push(here(m));
+                continue;
+            }
+        };
+        let set = names.entry(owner).or_default().entry(rt).or_default();
+        // identical records are one record (RFC 2181 §5)
+        if set.iter().any(|x| x.rdata == rdata) {
+            continue;
+        }
+        set.push(Rec {
+            file: r.file.clone(),
+            line: r.line,
+            ttl: r.ttl,
+            target: target_of(&r.rdata).map(from_hickory),
+            rdata,
+        });
+    }
+
+    // apex: exactly one SOA, at least one NS
+    match names.get(&apex).and_then(|t| t.get(&rtype::SOA)) {
+        None => problems.push(Problem::new(
+            file,
+            0,
+            format!("the zone {origin_text} has no SOA record at its apex"),
+        )),
+        Some(soas) if soas.len() > 1 => problems.push(Problem::new(
+            &soas[1].file,
+            soas[1].line,
+            format!("a second SOA record for {origin_text}: a zone has exactly one"),
+        )),
+        Some(_) => {}
+    }
+    if names.get(&apex).and_then(|t| t.get(&rtype::NS)).is_none() {
+        problems.push(Problem::new(
+            file,
+            0,
+            format!("the zone {origin_text} has no NS records at its apex"),
+        ));
+    }
+
+    // zone cuts: names below the apex that own NS records
+    let cuts: Vec<Vec<u8>> = names
+        .iter()
+        .filter(|(n, t)| **n != apex && t.contains_key(&rtype::NS))
+        .map(|(n, _)| n.clone())
+        .collect();
+    let below_cut =
+        |n: &[u8]| cuts.iter().find(|c| n != &c[..] && is_subdomain(n, c));
+
+    for (owner, types) in &names {
+        let text = to_text(owner);
+        for (&t, recs) in types {
+            for r in recs {
+                let here = |m: String| Problem::new(&r.file, r.line, m);
+                if t == rtype::SOA && *owner != apex {
+                    problems.push(here(format!(
+                        "SOA record at {text}, which is not the zone apex {origin_text}"
+                    )));
+                }
+                if let Some(cut) = below_cut(owner) {
+                    if t != rtype::A && t != rtype::AAAA {
+                        problems.push(here(format!(
+                            "{text} is below the delegation {}: only glue (A/AAAA) may be there",
+                            to_text(cut)
+                        )));
+                    }
+                } else if cuts.iter().any(|c| c == owner)
+                    && !matches!(t, rtype::NS | rtype::DS | rtype::A | rtype::AAAA)
+                {
+                    problems.push(here(format!(
+                        "{text} is a delegation point: it may only hold NS, DS and glue, not {}",
+                        hickory_proto::rr::RecordType::from(t)
+                    )));
+                }
+            }
+        }
+        if let Some(cnames) = types.get(&rtype::CNAME) {
+            if let Some(second) = cnames.get(1) {
+                problems.push(Problem::new(
+                    &second.file,
+                    second.line,
+                    format!("{text} has more than one CNAME record"),
+                ));
+            }
+            if let Some((&other, recs)) = types.iter().find(|(t, _)| **t != rtype::CNAME) {
+                let c = &cnames[0];
+                problems.push(Problem::new(
+                    &c.file,
+                    c.line,
+                    format!(
+                        "{text} has a CNAME and other data ({} at line {}): a CNAME must be alone at its name (RFC 1034 §3.6.2)",
+                        hickory_proto::rr::RecordType::from(other),
+                        recs[0].line
+                    ),
+                ));
+            }
+        }
+    }
+
+    // glue: a name server inside the zone it serves needs an address here
+    for cut in &cuts {
+        for ns in &names[cut][&rtype::NS] {
+            let target = ns.target.as_deref().unwrap_or_default();
+            let needs_glue = is_subdomain(target, cut);
+            let has_addr = names
+                .get(target)
+                .is_some_and(|t| t.contains_key(&rtype::A) || t.contains_key(&rtype::AAAA));
+            if needs_glue && !has_addr {
+                problems.push(Problem::new(
+                    &ns.file,
+                    ns.line,
+                    format!(
+                        "the delegation {} names the server {}, which is inside the delegated zone, but there is no glue (A/AAAA) for it",
+                        to_text(cut),
+                        to_text(target)
+                    ),
+                ));
+            }
+        }
+    }
+
+    if problems.len() > start {
+        return None;
+    }
+    Some(assemble(file, apex, origin_text, names, &cuts))
+}
+
+/// Turns validated records into nodes, adding empty non-terminals and resolving additional-section
+/// targets.
+fn assemble(
+    file: &Path,
+    apex: Vec<u8>,
+    origin: String,
+    names: BTreeMap<Vec<u8>, BTreeMap<u16, Vec<Rec>>>,
+    cuts: &[Vec<u8>],
+) -> Zone {
+    let mut nodes: Vec<Node> = Vec::with_capacity(names.len() + 1);
+    let mut index: HashMap<Box<[u8]>, u32> = HashMap::new();
+    let mut add_node = |name: &[u8], nodes: &mut Vec<Node>| -> u32 {
+        if let Some(&i) = index.get(name) {
+            return i;
+        }
+        let i = nodes.len() as u32;
+        nodes.push(Node {
+            name: name.into(),
+            rrsets: Vec::new(),
+            delegation: name != &apex[..] && cuts.iter().any(|c| c == name),
+        });
+        index.insert(name.into(), i);
+        i
+    };
+    add_node(&apex, &mut nodes);
+    let mut targets: Vec<(u32, usize, Vec<Vec<u8>>)> = Vec::new();
+    for (owner, types) in names {
+        // every ancestor up to the apex exists (empty non-terminals, RFC 4592 §2.2.2)
+        let mut p = 0;
+        while owner.len() - p > apex.len() {
+            add_node(&owner[p..], &mut nodes);
+            p += owner[p] as usize + 1;
+        }
+        let i = add_node(&owner, &mut nodes);
+        for (t, recs) in types {
+            let tg: Vec<Vec<u8>> = recs.iter().filter_map(|r| r.target.clone()).collect();
+            let node = &mut nodes[i as usize];
+            if !tg.is_empty() {
+                targets.push((i, node.rrsets.len(), tg));
+            }
+            node.rrsets.push(RRset {
+                rtype: t,
+                layout: Layout::for_type(t),
+                rdata: recs
+                    .into_iter()
+                    .map(|r| Rdata {
+                        ttl: r.ttl,
+                        bytes: r.rdata,
+                    })
+                    .collect(),
+                additional: Vec::new(),
+            });
+        }
+    }
+    for (node, set, tg) in targets {
+        let found: Vec<u32> = tg
+            .iter()
+            .filter_map(|t| index.get(&t[..]).copied())
+            .filter(|&j| {
+                let n = &nodes[j as usize];
+                n.rrset(rtype::A).is_some() || n.rrset(rtype::AAAA).is_some()
+            })
+            .collect();
+        nodes[node as usize].rrsets[set].additional = found;
+    }
+    let zone_soa = nodes[0].rrset(rtype::SOA).expect("validated");
+    let soa = &zone_soa.rdata[0];
+    let minimum = soa
+        .bytes
+        .get(soa.bytes.len().saturating_sub(4)..)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        .unwrap_or(0);
+    let negative_ttl = soa.ttl.min(minimum);
+    Zone {
+        apex: apex.into(),
+        origin,
+        nodes,
+        index,
+        negative_ttl,
+        file: file.to_path_buf(),
+    }
+}

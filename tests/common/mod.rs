@@ -1,0 +1,205 @@
+//! Shared test helpers: start the real server binary, send real packets, find outside tools.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::Message;
+use hickory_proto::rr::RecordType;
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fresh, empty temporary directory.
+pub fn tempdir(tag: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let d = std::env::temp_dir().join(format!("geosteer-{tag}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A running `geosteer serve`, killed when dropped.
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+    /// Lines the server logged (stderr), as they arrive.
+    pub log: mpsc::Receiver<String>,
+}
+
+impl Server {
+    /// Starts `geosteer serve --listen 127.0.0.1:0 ARGS...` and waits (with a deadline) for the log
+    /// line that names the port.
+    pub fn start(args: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_geosteer"))
+            .arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("GEOSTEER_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start geosteer");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                eprintln!("[geosteer] {line}");
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(rest) = line.split("listening on ").nth(1) {
+                        let addr = rest.split_whitespace().next().unwrap().parse().unwrap();
+                        return Server {
+                            child,
+                            addr,
+                            log: rx,
+                        };
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("geosteer did not start listening: {:?}", child.wait());
+                }
+            }
+        }
+    }
+
+    /// Serves the given zones directory.
+    pub fn with_zones(dir: &Path) -> Server {
+        Server::start(&["--zones", dir.to_str().unwrap()])
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Writes a name in wire format.
+pub fn wire_name(name: &str) -> Vec<u8> {
+    let mut v = Vec::new();
+    for label in name.trim_end_matches('.').split('.').filter(|l| !l.is_empty()) {
+        v.push(label.len() as u8);
+        v.extend(label.as_bytes());
+    }
+    v.push(0);
+    v
+}
+
+/// A query packet: one question, RD=0, with an OPT record when `edns` gives a payload size.
+pub fn query(id: u16, name: &str, qtype: RecordType, edns: Option<u16>) -> Vec<u8> {
+    let mut v = vec![0u8; 12];
+    v[0..2].copy_from_slice(&id.to_be_bytes());
+    v[5] = 1;
+    v.extend(wire_name(name));
+    v.extend(u16::from(qtype).to_be_bytes());
+    v.extend(1u16.to_be_bytes());
+    if let Some(size) = edns {
+        v[11] = 1;
+        v.extend([0, 0, 41]);
+        v.extend(size.to_be_bytes());
+        v.extend([0, 0, 0, 0, 0, 0]);
+    }
+    v
+}
+
+/// Sends a datagram and waits for the answer (retrying a lost one). `None`: no answer.
+pub fn udp_raw(addr: SocketAddr, packet: &[u8]) -> Option<Vec<u8>> {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(700))).unwrap();
+    let mut buf = vec![0u8; 65535];
+    for _ in 0..3 {
+        s.send_to(packet, addr).unwrap();
+        if let Ok((n, _)) = s.recv_from(&mut buf) {
+            return Some(buf[..n].to_vec());
+        }
+    }
+    None
+}
+
+/// Sends one query over a new TCP connection.
+pub fn tcp_raw(addr: SocketAddr, packet: &[u8]) -> Vec<u8> {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    tcp_send(&mut s, packet);
+    tcp_recv(&mut s).expect("a TCP answer")
+}
+
+/// Writes one length-prefixed message.
+pub fn tcp_send(s: &mut TcpStream, packet: &[u8]) {
+    let mut m = (packet.len() as u16).to_be_bytes().to_vec();
+    m.extend(packet);
+    s.write_all(&m).unwrap();
+}
+
+/// Reads one length-prefixed message; `None` at end of stream.
+pub fn tcp_recv(s: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut len = [0u8; 2];
+    s.read_exact(&mut len).ok()?;
+    let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];
+    s.read_exact(&mut buf).ok()?;
+    Some(buf)
+}
+
+/// Parses a response.
+pub fn parse(b: &[u8]) -> Message {
+    Message::from_vec(b).expect("a well-formed DNS message")
+}
+
+/// Queries over UDP and parses the answer.
+pub fn ask(addr: SocketAddr, name: &str, qtype: RecordType) -> Message {
+    parse(&udp_raw(addr, &query(0x4242, name, qtype, Some(1232))).expect("an answer"))
+}
+
+/// Whether an outside program is installed. When it is not, the test is skipped with a notice,
+/// unless `GEOSTEER_REQUIRE_TOOLS=1` (set by `.ci/run`), which turns the skip into a failure.
+pub fn have_tool(name: &str) -> bool {
+    let found = std::env::var_os("PATH").is_some_and(|p| {
+        std::env::split_paths(&p).any(|d| d.join(name).is_file())
+    }) || Path::new("/usr/sbin").join(name).is_file();
+    if !found {
+        if std::env::var("GEOSTEER_REQUIRE_TOOLS").is_ok_and(|v| v == "1") {
+            panic!("{name} is required (GEOSTEER_REQUIRE_TOOLS=1) but not installed");
+        }
+        eprintln!("SKIPPED: {name} is not installed; install it to run this part of the test");
+    }
+    found
+}
+
+/// Runs the `check` subcommand, returning (exit code, stdout, stderr).
+pub fn check(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_geosteer"))
+        .arg("check")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}

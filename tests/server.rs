@@ -1,0 +1,252 @@
+//! The real server over real sockets: transports, EDNS, truncation, malformed input.
+
+mod common;
+
+use std::io::Read;
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{RData, RecordType};
+
+use common::*;
+
+fn diff_zones() -> std::path::PathBuf {
+    let d = tempdir("server-zones");
+    std::fs::copy(root().join("zones/example.com.zone"), d.join("example.com.zone")).unwrap();
+    for z in ["diff.test.zone", "child.diff.test.zone"] {
+        std::fs::copy(root().join("tests/diff/zones").join(z), d.join(z)).unwrap();
+    }
+    d
+}
+
+#[test]
+fn shipped_example_over_udp_and_tcp() {
+    let s = Server::start(&["--zones", root().join("zones").to_str().unwrap()]);
+    let m = ask(s.addr, "www.example.com", RecordType::A);
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert!(m.metadata.authoritative);
+    assert_eq!(m.answers.len(), 1);
+    assert_eq!(m.answers[0].data, RData::A("192.0.2.100".parse().unwrap()));
+
+    let t = parse(&tcp_raw(s.addr, &query(7, "www.example.com", RecordType::AAAA, None)));
+    assert_eq!(t.metadata.id, 7);
+    assert_eq!(t.answers[0].data, RData::AAAA("2001:db8::100".parse().unwrap()));
+
+    let nx = ask(s.addr, "nope.example.com", RecordType::A);
+    assert_eq!(nx.metadata.response_code, ResponseCode::NXDomain);
+    assert_eq!(nx.authorities[0].record_type(), RecordType::SOA);
+    assert_eq!(nx.authorities[0].ttl, 300, "negative TTL = min(SOA TTL, minimum)");
+
+    let refused = ask(s.addr, "www.example.org", RecordType::A);
+    assert_eq!(refused.metadata.response_code, ResponseCode::Refused);
+    assert!(!refused.metadata.authoritative);
+}
+
+#[test]
+fn question_case_is_echoed() {
+    let s = Server::with_zones(&diff_zones());
+    let r = udp_raw(s.addr, &query(9, "WwW.DiFf.TeSt", RecordType::A, None)).unwrap();
+    assert_eq!(&r[12..12 + 15], &wire_name("WwW.DiFf.TeSt")[..]);
+    assert_eq!(parse(&r).answers.len(), 2);
+}
+
+/// Acceptance 4: EDNS 4096 for an RRset over 1232 bytes gets at most 1232 bytes with TC=1 over
+/// UDP, and the whole RRset over TCP.
+#[test]
+fn large_rrset_truncates_on_udp_and_is_whole_on_tcp() {
+    let s = Server::with_zones(&diff_zones());
+    let pkt = query(1, "big.diff.test", RecordType::TXT, Some(4096));
+    let r = udp_raw(s.addr, &pkt).unwrap();
+    assert!(r.len() <= 1232, "{} bytes", r.len());
+    let m = parse(&r);
+    assert!(m.metadata.truncation);
+    assert!(m.answers.is_empty(), "no partial RRsets");
+    assert_eq!(m.edns.as_ref().unwrap().max_payload(), 1232);
+
+    let t = tcp_raw(s.addr, &pkt);
+    assert!(t.len() > 1232);
+    let m = parse(&t);
+    assert!(!m.metadata.truncation);
+    assert_eq!(m.answers.len(), 6);
+
+    // without EDNS, 512 bytes is the limit
+    let r = udp_raw(s.addr, &query(2, "medium.diff.test", RecordType::TXT, None)).unwrap();
+    assert!(r.len() <= 512);
+    assert!(parse(&r).metadata.truncation);
+}
+
+#[test]
+fn edns_rules() {
+    let s = Server::with_zones(&diff_zones());
+    // OPT in the reply only when the query had one
+    let m = parse(&udp_raw(s.addr, &query(1, "www.diff.test", RecordType::A, None)).unwrap());
+    assert!(m.edns.is_none());
+    let m = parse(&udp_raw(s.addr, &query(1, "www.diff.test", RecordType::A, Some(4096))).unwrap());
+    assert_eq!(m.edns.unwrap().max_payload(), 1232);
+
+    // EDNS version 1: BADVERS (extended rcode 16), with an OPT of version 0
+    let mut pkt = query(3, "www.diff.test", RecordType::A, Some(1232));
+    let n = pkt.len();
+    pkt[n - 5] = 1; // the version byte of the OPT TTL
+    let m = parse(&udp_raw(s.addr, &pkt).unwrap());
+    assert_eq!(u16::from(m.metadata.response_code), 16, "BADVERS");
+    assert_eq!(m.edns.unwrap().version(), 0);
+    assert!(m.answers.is_empty());
+
+    // two OPT records: FORMERR
+    let mut pkt = query(4, "www.diff.test", RecordType::A, Some(1232));
+    let opt = pkt[pkt.len() - 11..].to_vec();
+    pkt.extend(opt);
+    pkt[11] = 2;
+    let r = udp_raw(s.addr, &pkt).unwrap();
+    assert_eq!(r[3] & 0x0f, 1, "FORMERR");
+    assert_eq!(u16::from_be_bytes([r[0], r[1]]), 4);
+}
+
+#[test]
+fn no_reply_to_responses_and_garbage_survives() {
+    let mut s = Server::with_zones(&diff_zones());
+    let mut pkt = query(5, "www.diff.test", RecordType::A, None);
+    pkt[2] |= 0x80; // QR=1
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    sock.send_to(&pkt, s.addr).unwrap();
+    let mut buf = [0u8; 512];
+    assert!(sock.recv_from(&mut buf).is_err(), "a response must not be answered");
+
+    // a spread of malformed packets: each gets FORMERR/NOTIMP or nothing, never a crash
+    let good = query(6, "www.diff.test", RecordType::A, Some(1232));
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut rnd = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for i in 0..400 {
+        let mut p = good.clone();
+        match i % 4 {
+            0 => p.truncate((rnd() as usize) % p.len()),
+            1 => {
+                for _ in 0..3 {
+                    let j = (rnd() as usize) % p.len();
+                    p[j] = rnd() as u8;
+                }
+            }
+            2 => p.extend((0..(rnd() % 40)).map(|_| rnd() as u8)),
+            _ => p = (0..(rnd() % 100)).map(|_| rnd() as u8).collect(),
+        }
+        sock.send_to(&p, s.addr).unwrap();
+    }
+    // drain whatever was answered
+    sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    while sock.recv_from(&mut buf).is_ok() {}
+    assert!(s.alive());
+    let m = ask(s.addr, "www.diff.test", RecordType::A);
+    assert_eq!(m.answers.len(), 2);
+}
+
+#[test]
+fn formerr_and_notimp() {
+    let s = Server::with_zones(&diff_zones());
+    // two questions
+    let mut pkt = query(8, "www.diff.test", RecordType::A, None);
+    pkt[5] = 2;
+    let r = udp_raw(s.addr, &pkt).unwrap();
+    assert_eq!(r[3] & 0x0f, 1);
+    // trailing garbage after the question
+    let mut pkt = query(8, "www.diff.test", RecordType::A, None);
+    pkt.extend([1, 2, 3]);
+    assert_eq!(udp_raw(s.addr, &pkt).unwrap()[3] & 0x0f, 1);
+    // UPDATE
+    let mut pkt = query(8, "diff.test", RecordType::SOA, None);
+    pkt[2] = 5 << 3;
+    assert_eq!(udp_raw(s.addr, &pkt).unwrap()[3] & 0x0f, 4);
+    // AXFR is not offered
+    let m = parse(&tcp_raw(s.addr, &query(8, "diff.test", RecordType::AXFR, None)));
+    assert_eq!(m.metadata.response_code, ResponseCode::Refused);
+}
+
+#[test]
+fn any_is_answered_with_one_rrset() {
+    let s = Server::with_zones(&diff_zones());
+    let m = ask(s.addr, "www.diff.test", RecordType::ANY);
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    let types: std::collections::HashSet<_> = m.answers.iter().map(|r| r.record_type()).collect();
+    assert_eq!(types.len(), 1, "RFC 8482: a subset, one RRset");
+    let m = ask(s.addr, "ent.diff.test", RecordType::ANY);
+    assert!(m.answers.is_empty());
+    assert_eq!(m.authorities[0].record_type(), RecordType::SOA);
+}
+
+#[test]
+fn tcp_pipelining_idle_timeout_and_connection_cap() {
+    let dir = diff_zones();
+    let cfg = tempdir("tcp-cfg").join("geosteer.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "zones = \"{}\"\n[dns]\ntcp_idle_timeout = \"700ms\"\ntcp_max_connections = 2\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let s = Server::start(&["--config", cfg.to_str().unwrap()]);
+
+    // several queries on one connection, sent back to back, answered in order
+    let mut c = TcpStream::connect(s.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    for id in 1..=5u16 {
+        tcp_send(&mut c, &query(id, "www.diff.test", RecordType::A, None));
+    }
+    for id in 1..=5u16 {
+        let m = parse(&tcp_recv(&mut c).unwrap());
+        assert_eq!(m.metadata.id, id);
+    }
+
+    // the cap: a third connection is closed at once while two are open
+    let mut c2 = TcpStream::connect(s.addr).unwrap();
+    tcp_send(&mut c2, &query(1, "www.diff.test", RecordType::A, None));
+    assert!(tcp_recv(&mut c2).is_some());
+    let mut c3 = TcpStream::connect(s.addr).unwrap();
+    c3.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut b = [0u8; 1];
+    assert_eq!(c3.read(&mut b).unwrap_or(0), 0, "over the cap: closed");
+
+    // idle connections are closed by the server after the timeout
+    let start = Instant::now();
+    assert!(tcp_recv(&mut c).is_none(), "idle connection closed");
+    assert!(start.elapsed() < Duration::from_secs(5));
+    drop(c2);
+    // with the slots free again, new connections are served (poll until the server noticed)
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut c4 = TcpStream::connect(s.addr).unwrap();
+        c4.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        tcp_send(&mut c4, &query(2, "www.diff.test", RecordType::A, None));
+        if let Some(r) = tcp_recv(&mut c4) {
+            assert_eq!(parse(&r).metadata.id, 2);
+            break;
+        }
+        assert!(Instant::now() < deadline, "slots were not released");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn serve_refuses_an_invalid_zone_set() {
+    let d = tempdir("bad-serve");
+    std::fs::write(
+        d.join("bad.test.zone"),
+        "$TTL 60\n@ SOA ns1 h 1 2 3 4 5\n@ NS ns1\nwww CNAME x\nwww A 192.0.2.1\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_geosteer"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--zones", d.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.test.zone:4: www.bad.test. has a CNAME and other data"), "{err}");
+}

@@ -227,3 +227,6 @@ fn error_reply(
         truncated: false,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -58,7 +58,9 @@ async fn bind_pair(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), ServeEr
             Err(e) => return Err(bind_err(e)),
         }
     }
-    Err(bind_err(std::io::Error::other("no port free for both UDP and TCP")))
+    Err(bind_err(std::io::Error::other(
+        "no port free for both UDP and TCP",
+    )))
 }
 
 /// Runs the server until SIGINT/SIGTERM (Ok) or a listener dies (Err).
@@ -71,17 +73,21 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let mut tasks: JoinSet<Result<(), ServeError>> = JoinSet::new();
     for &addr in &config.listen {
         let (udp_sock, tcp_listener) = bind_pair(addr).await?;
-        let local = udp_sock.local_addr().map_err(|source| ServeError::Bind { addr, source })?;
+        let local = udp_sock
+            .local_addr()
+            .map_err(|source| ServeError::Bind { addr, source })?;
         tracing::info!(udp = %local, tcp = %local, "listening on {local}");
         let udp_sock = Arc::new(udp_sock);
         for _ in 0..config.udp_workers {
             let (s, st) = (udp_sock.clone(), state.clone());
             tasks.spawn(async move {
-                udp::serve(s, st).await.map_err(|source| ServeError::Listener {
-                    what: "UDP",
-                    addr: local,
-                    source,
-                })
+                udp::serve(s, st)
+                    .await
+                    .map_err(|source| ServeError::Listener {
+                        what: "UDP",
+                        addr: local,
+                        source,
+                    })
             });
         }
         let st = state.clone();
@@ -90,11 +96,13 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             max_connections: config.tcp_max_connections,
         };
         tasks.spawn(async move {
-            tcp::serve(tcp_listener, st, lim).await.map_err(|source| ServeError::Listener {
-                what: "TCP",
-                addr: local,
-                source,
-            })
+            tcp::serve(tcp_listener, st, lim)
+                .await
+                .map_err(|source| ServeError::Listener {
+                    what: "TCP",
+                    addr: local,
+                    source,
+                })
         });
     }
     tokio::select! {

@@ -147,20 +147,30 @@ impl Config {
                     Err(_) => problems.push(Problem::new(
                         p,
                         line,
-                        format!("'{s}' is not an address:port (for example 127.0.0.1:53 or [::1]:53)"),
+                        format!(
+                            "'{s}' is not an address:port (for example 127.0.0.1:53 or [::1]:53)"
+                        ),
                     )),
                 }
             }
         }
         if let Some(t) = flags.threads.or(spec.threads) {
             if t == 0 {
-                problems.push(Problem::new(&path, key_line("threads"), "threads must be at least 1"));
+                problems.push(Problem::new(
+                    &path,
+                    key_line("threads"),
+                    "threads must be at least 1",
+                ));
             }
             c.threads = t.max(1);
         }
         if let Some(p) = spec.dns.udp_payload {
             if p < 512 {
-                problems.push(Problem::new(&path, key_line("udp_payload"), "udp_payload must be at least 512"));
+                problems.push(Problem::new(
+                    &path,
+                    key_line("udp_payload"),
+                    "udp_payload must be at least 512",
+                ));
             }
             c.udp_payload = p.max(512);
         }
@@ -206,7 +216,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("geosteer-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let f = dir.join("g.toml");
-        std::fs::write(&f, "zones = \"z\"\nlisten = [\"127.0.0.1:53\"]\n[dns]\nudp_payload = 1400\n").unwrap();
+        std::fs::write(
+            &f,
+            "zones = \"z\"\nlisten = [\"127.0.0.1:53\"]\n[dns]\nudp_payload = 1400\n",
+        )
+        .unwrap();
         let c = Config::load(Some(&f), &Overrides::default()).unwrap();
         assert_eq!(c.zones, dir.join("z"));
         assert_eq!(c.udp_payload, 1400);

@@ -2,12 +2,12 @@
 //!
 //! See `ARCHITECTURE.md` for the map of modules and the invariants they keep.
 
+pub mod app;
+pub mod config;
 pub mod engine;
 pub mod error;
 pub mod model;
-pub mod wire;
-pub mod zone;
-pub mod app;
-pub mod config;
 pub mod server;
 pub mod state;
+pub mod wire;
+pub mod zone;

@@ -36,7 +36,9 @@ struct Common {
 #[derive(Subcommand)]
 enum Command {
     /// Serve DNS until SIGINT or SIGTERM
-    #[command(after_help = "Examples:\n  geosteer serve\n  geosteer serve --listen 127.0.0.1:0      # any free port; the port is printed in the log\n  geosteer serve --zones zones --listen 0.0.0.0:53 --listen [::]:53 --threads 4")]
+    #[command(
+        after_help = "Examples:\n  geosteer serve\n  geosteer serve --listen 127.0.0.1:0      # any free port; the port is printed in the log\n  geosteer serve --zones zones --listen 0.0.0.0:53 --listen [::]:53 --threads 4"
+    )]
     Serve {
         #[command(flatten)]
         common: Common,
@@ -48,7 +50,9 @@ enum Command {
         threads: Option<usize>,
     },
     /// Validate the configuration and zones; print every problem as file:line: message
-    #[command(after_help = "Exit status: 0 when everything is valid, 1 when not.\n\nExample:\n  geosteer check --zones zones")]
+    #[command(
+        after_help = "Exit status: 0 when everything is valid, 1 when not.\n\nExample:\n  geosteer check --zones zones"
+    )]
     Check {
         #[command(flatten)]
         common: Common,
@@ -95,7 +99,13 @@ fn main() -> ExitCode {
             match geosteer::app::load(&config) {
                 Ok(zones) => {
                     for z in &zones.zones {
-                        println!("{}: zone {} serial {} ok ({} names)", z.file.display(), z.origin, z.serial(), z.nodes.len());
+                        println!(
+                            "{}: zone {} serial {} ok ({} names)",
+                            z.file.display(),
+                            z.origin,
+                            z.serial(),
+                            z.nodes.len()
+                        );
                     }
                     ExitCode::SUCCESS
                 }
@@ -106,9 +116,20 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Serve { common, listen, threads } => {
+        Command::Serve {
+            common,
+            listen,
+            threads,
+        } => {
             init_logging(&cli.log);
-            let config = match load_config(&common, Overrides { listen, threads, ..Default::default() }) {
+            let config = match load_config(
+                &common,
+                Overrides {
+                    listen,
+                    threads,
+                    ..Default::default()
+                },
+            ) {
                 Ok(c) => c,
                 Err(code) => return code,
             };

@@ -187,10 +187,10 @@ impl ZoneSet {
         let mut pos = 0;
         let mut skipped = 0;
         loop {
-            if skipped >= skip {
-                if let Some(&i) = self.by_apex.get(&lc_name[pos..]) {
-                    return Some(&self.zones[i]);
-                }
+            if skipped >= skip
+                && let Some(&i) = self.by_apex.get(&lc_name[pos..])
+            {
+                return Some(&self.zones[i]);
             }
             let len = *lc_name.get(pos)? as usize;
             if len == 0 {

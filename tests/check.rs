@@ -8,7 +8,10 @@ use common::*;
 fn shipped_zones_are_valid() {
     let (code, out, err) = check(&["--zones", root().join("zones").to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("zone example.com. serial 2026112101 ok"), "{out}");
+    assert!(
+        out.contains("zone example.com. serial 2026112101 ok"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -26,7 +29,9 @@ fn every_mistake_is_reported_with_its_line() {
     for expected in [
         format!("{f}:7: bad A data '192.0.2.300'"),
         format!("{f}:8: alias.three-mistakes.test. has a CNAME and other data (TXT at line 9)"),
-        format!("{f}:10: the delegation sub.three-mistakes.test. names the server ns.sub.three-mistakes.test., which is inside the delegated zone, but there is no glue"),
+        format!(
+            "{f}:10: the delegation sub.three-mistakes.test. names the server ns.sub.three-mistakes.test., which is inside the delegated zone, but there is no glue"
+        ),
         format!("{f}:11: outside.example.org. is outside the zone three-mistakes.test."),
     ] {
         assert!(err.contains(&expected), "missing «{expected}» in:\n{err}");
@@ -38,16 +43,32 @@ fn every_mistake_is_reported_with_its_line() {
 fn zone_level_and_config_problems() {
     let d = tempdir("check2");
     std::fs::write(d.join("empty.test.zone"), "$TTL 60\nwww A 192.0.2.1\n").unwrap();
-    std::fs::write(d.join("other.test.zone"), "$TTL 60\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n$INCLUDE missing.inc\n").unwrap();
+    std::fs::write(
+        d.join("other.test.zone"),
+        "$TTL 60\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n$INCLUDE missing.inc\n",
+    )
+    .unwrap();
     let (code, _, err) = check(&["--zones", d.to_str().unwrap()]);
     assert_eq!(code, 1);
-    assert!(err.contains("empty.test.zone: the zone empty.test. has no SOA record at its apex"), "{err}");
-    assert!(err.contains("empty.test.zone: the zone empty.test. has no NS records"), "{err}");
-    assert!(err.contains("other.test.zone:5: cannot read included file"), "{err}");
+    assert!(
+        err.contains("empty.test.zone: the zone empty.test. has no SOA record at its apex"),
+        "{err}"
+    );
+    assert!(
+        err.contains("empty.test.zone: the zone empty.test. has no NS records"),
+        "{err}"
+    );
+    assert!(
+        err.contains("other.test.zone:5: cannot read included file"),
+        "{err}"
+    );
 
     let cfg = d.join("g.toml");
     std::fs::write(&cfg, "zones = \"zones\"\n\nlisten = [\"nonsense\"]\n").unwrap();
     let (code, _, err) = check(&["--config", cfg.to_str().unwrap()]);
     assert_eq!(code, 1);
-    assert!(err.contains("g.toml:3: 'nonsense' is not an address:port"), "{err}");
+    assert!(
+        err.contains("g.toml:3: 'nonsense' is not an address:port"),
+        "{err}"
+    );
 }

@@ -111,7 +111,12 @@ fn ask_all(addr: SocketAddr, qs: &[Q]) -> String {
         };
         let m = parse(&resp);
         if q.edns.is_none() && !q.tcp {
-            assert!(resp.len() <= 512, "{}: {} bytes without EDNS", q.line, resp.len());
+            assert!(
+                resp.len() <= 512,
+                "{}: {} bytes without EDNS",
+                q.line,
+                resp.len()
+            );
         }
         out += &format!("{}\n{}", q.line, normalise(&m));
     }
@@ -120,7 +125,11 @@ fn ask_all(addr: SocketAddr, qs: &[Q]) -> String {
 
 fn zones_dir() -> std::path::PathBuf {
     let d = tempdir("diff-zones");
-    std::fs::copy(root().join("zones/example.com.zone"), d.join("example.com.zone")).unwrap();
+    std::fs::copy(
+        root().join("zones/example.com.zone"),
+        d.join("example.com.zone"),
+    )
+    .unwrap();
     for e in std::fs::read_dir(root().join("tests/diff/zones")).unwrap() {
         let p = e.unwrap().path();
         std::fs::copy(&p, d.join(p.file_name().unwrap())).unwrap();
@@ -173,14 +182,17 @@ fn start_nsd(zones: &Path) -> (Nsd, SocketAddr) {
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
-        if let Some(r) = udp_raw(addr, &query(1, "example.com", RecordType::SOA, None)) {
-            if parse(&r).answers.len() == 1 {
-                return (nsd, addr);
-            }
+        if let Some(r) = udp_raw(addr, &query(1, "example.com", RecordType::SOA, None))
+            && parse(&r).answers.len() == 1
+        {
+            return (nsd, addr);
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    panic!("nsd did not answer within 30 s; see {}/nsd.log", dir.display());
+    panic!(
+        "nsd did not answer within 30 s; see {}/nsd.log",
+        dir.display()
+    );
 }
 
 fn diff_report(what: &str, expected: &str, got: &str) -> usize {
@@ -213,7 +225,10 @@ fn diff_report(what: &str, expected: &str, got: &str) -> usize {
 fn geosteer_answers_as_nsd_does() {
     let qs = queries();
     let udp = qs.iter().filter(|q| !q.tcp).count();
-    assert!(udp >= 60 && qs.len() > udp, "the query set must keep 60+ UDP queries and a TCP sample");
+    assert!(
+        udp >= 60 && qs.len() > udp,
+        "the query set must keep 60+ UDP queries and a TCP sample"
+    );
     let zones = zones_dir();
     let golden_path = root().join("tests/diff/nsd.golden");
 
@@ -226,7 +241,10 @@ fn geosteer_answers_as_nsd_does() {
         }
         let golden = std::fs::read_to_string(&golden_path).expect("tests/diff/nsd.golden");
         let n = diff_report("live NSD vs golden file", &golden, &nsd_text);
-        assert_eq!(n, 0, "the installed NSD disagrees with tests/diff/nsd.golden");
+        assert_eq!(
+            n, 0,
+            "the installed NSD disagrees with tests/diff/nsd.golden"
+        );
     }
 
     let golden = std::fs::read_to_string(&golden_path).expect("tests/diff/nsd.golden");

@@ -13,7 +13,11 @@ use common::*;
 
 fn diff_zones() -> std::path::PathBuf {
     let d = tempdir("server-zones");
-    std::fs::copy(root().join("zones/example.com.zone"), d.join("example.com.zone")).unwrap();
+    std::fs::copy(
+        root().join("zones/example.com.zone"),
+        d.join("example.com.zone"),
+    )
+    .unwrap();
     for z in ["diff.test.zone", "child.diff.test.zone"] {
         std::fs::copy(root().join("tests/diff/zones").join(z), d.join(z)).unwrap();
     }
@@ -29,14 +33,23 @@ fn shipped_example_over_udp_and_tcp() {
     assert_eq!(m.answers.len(), 1);
     assert_eq!(m.answers[0].data, RData::A("192.0.2.100".parse().unwrap()));
 
-    let t = parse(&tcp_raw(s.addr, &query(7, "www.example.com", RecordType::AAAA, None)));
+    let t = parse(&tcp_raw(
+        s.addr,
+        &query(7, "www.example.com", RecordType::AAAA, None),
+    ));
     assert_eq!(t.metadata.id, 7);
-    assert_eq!(t.answers[0].data, RData::AAAA("2001:db8::100".parse().unwrap()));
+    assert_eq!(
+        t.answers[0].data,
+        RData::AAAA("2001:db8::100".parse().unwrap())
+    );
 
     let nx = ask(s.addr, "nope.example.com", RecordType::A);
     assert_eq!(nx.metadata.response_code, ResponseCode::NXDomain);
     assert_eq!(nx.authorities[0].record_type(), RecordType::SOA);
-    assert_eq!(nx.authorities[0].ttl, 300, "negative TTL = min(SOA TTL, minimum)");
+    assert_eq!(
+        nx.authorities[0].ttl, 300,
+        "negative TTL = min(SOA TTL, minimum)"
+    );
 
     let refused = ask(s.addr, "www.example.org", RecordType::A);
     assert_eq!(refused.metadata.response_code, ResponseCode::Refused);
@@ -82,7 +95,13 @@ fn edns_rules() {
     // OPT in the reply only when the query had one
     let m = parse(&udp_raw(s.addr, &query(1, "www.diff.test", RecordType::A, None)).unwrap());
     assert!(m.edns.is_none());
-    let m = parse(&udp_raw(s.addr, &query(1, "www.diff.test", RecordType::A, Some(4096))).unwrap());
+    let m = parse(
+        &udp_raw(
+            s.addr,
+            &query(1, "www.diff.test", RecordType::A, Some(4096)),
+        )
+        .unwrap(),
+    );
     assert_eq!(m.edns.unwrap().max_payload(), 1232);
 
     // EDNS version 1: BADVERS (extended rcode 16), with an OPT of version 0
@@ -110,10 +129,14 @@ fn no_reply_to_responses_and_garbage_survives() {
     let mut pkt = query(5, "www.diff.test", RecordType::A, None);
     pkt[2] |= 0x80; // QR=1
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
     sock.send_to(&pkt, s.addr).unwrap();
     let mut buf = [0u8; 512];
-    assert!(sock.recv_from(&mut buf).is_err(), "a response must not be answered");
+    assert!(
+        sock.recv_from(&mut buf).is_err(),
+        "a response must not be answered"
+    );
 
     // a spread of malformed packets: each gets FORMERR/NOTIMP or nothing, never a crash
     let good = query(6, "www.diff.test", RecordType::A, Some(1232));
@@ -140,7 +163,8 @@ fn no_reply_to_responses_and_garbage_survives() {
         sock.send_to(&p, s.addr).unwrap();
     }
     // drain whatever was answered
-    sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
     while sock.recv_from(&mut buf).is_ok() {}
     assert!(s.alive());
     let m = ask(s.addr, "www.diff.test", RecordType::A);
@@ -164,7 +188,10 @@ fn formerr_and_notimp() {
     pkt[2] = 5 << 3;
     assert_eq!(udp_raw(s.addr, &pkt).unwrap()[3] & 0x0f, 4);
     // AXFR is not offered
-    let m = parse(&tcp_raw(s.addr, &query(8, "diff.test", RecordType::AXFR, None)));
+    let m = parse(&tcp_raw(
+        s.addr,
+        &query(8, "diff.test", RecordType::AXFR, None),
+    ));
     assert_eq!(m.metadata.response_code, ResponseCode::Refused);
 }
 
@@ -243,10 +270,19 @@ fn serve_refuses_an_invalid_zone_set() {
     )
     .unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_geosteer"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--zones", d.to_str().unwrap()])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--zones",
+            d.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bad.test.zone:4: www.bad.test. has a CNAME and other data"), "{err}");
+    assert!(
+        err.contains("bad.test.zone:4: www.bad.test. has a CNAME and other data"),
+        "{err}"
+    );
 }

@@ -50,7 +50,9 @@ impl<'a> Parts<'a> {
 
     fn push(&mut self, p: Part<'a>) {
         let dup = self.iter().any(|o| {
-            o.section == p.section && std::ptr::eq(o.set, p.set) && o.owner.eq_ignore_ascii_case(p.owner)
+            o.section == p.section
+                && std::ptr::eq(o.set, p.set)
+                && o.owner.eq_ignore_ascii_case(p.owner)
         });
         if !dup && self.len < MAX_PARTS {
             self.items[self.len] = Some(p);
@@ -182,10 +184,11 @@ pub fn resolve<'a>(
         };
     };
     // DS at a zone apex belongs to the parent, when we serve it too
-    if qtype == rtype::DS && qname_lc == &zone.apex[..] {
-        if let Some(parent) = zones.find_from(qname_lc, 1) {
-            zone = parent;
-        }
+    if qtype == rtype::DS
+        && qname_lc == &zone.apex[..]
+        && let Some(parent) = zones.find_from(qname_lc, 1)
+    {
+        zone = parent;
     }
 
     // the name being looked up: first the question, then CNAME targets (lower case, from the zone)
@@ -246,9 +249,7 @@ pub fn resolve<'a>(
                 chain[hops] = owner;
                 let target: &'a [u8] = &cname.rdata[0].bytes;
                 hops += 1;
-                let looped = chain[..hops]
-                    .iter()
-                    .any(|c| c.eq_ignore_ascii_case(target));
+                let looped = chain[..hops].iter().any(|c| c.eq_ignore_ascii_case(target));
                 if looped || hops == MAX_CHAIN {
                     return ok();
                 }

@@ -86,30 +86,23 @@ pub fn respond(
         Ok(q) => q,
         Err(ParseError::Drop) => return Outcome::Drop,
         Err(ParseError::FormErr { question_end, edns }) => {
-            return error_reply(
-                packet,
-                question_end,
-                edns,
-                rcode::FORMERR,
-                limits,
-                out,
-            );
+            return error_reply(packet, question_end, edns, rcode::FORMERR, limits, out);
         }
         Err(ParseError::NotImp) => {
             return error_reply(packet, None, false, rcode::NOTIMP, limits, out);
         }
     };
-    if let Some(e) = q.edns {
-        if e.version > 0 {
-            return error_reply(
-                packet,
-                Some(12 + q.question.len()),
-                true,
-                rcode::BADVERS,
-                limits,
-                out,
-            );
-        }
+    if let Some(e) = q.edns
+        && e.version > 0
+    {
+        return error_reply(
+            packet,
+            Some(12 + q.question.len()),
+            true,
+            rcode::BADVERS,
+            limits,
+            out,
+        );
     }
     if q.qclass != 1 || matches!(q.qtype, rtype::AXFR | rtype::IXFR) {
         // only class IN is served; zone transfers are not offered

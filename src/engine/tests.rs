@@ -29,7 +29,14 @@ fn ask(z: &ZoneSet, name: &str, t: RecordType) -> Message {
     let pkt = q.to_vec().unwrap();
     let mut out = Vec::new();
     let client: SocketAddr = "192.0.2.99:5353".parse().unwrap();
-    match respond(z, &Limits::default(), &pkt, client, Transport::Udp, &mut out) {
+    match respond(
+        z,
+        &Limits::default(),
+        &pkt,
+        client,
+        Transport::Udp,
+        &mut out,
+    ) {
         Outcome::Reply { .. } => Message::from_vec(&out).unwrap(),
         Outcome::Drop => panic!("dropped"),
     }
@@ -46,9 +53,15 @@ fn empty_non_terminal_is_nodata_not_nxdomain() {
         let m = ask(&z, n, RecordType::A);
         assert_eq!(m.metadata.response_code, ResponseCode::NoError, "{n}");
         assert!(m.answers.is_empty());
-        assert_eq!(m.authorities[0].ttl, 30, "negative TTL is the SOA minimum here");
+        assert_eq!(
+            m.authorities[0].ttl, 30,
+            "negative TTL is the SOA minimum here"
+        );
     }
-    assert_eq!(ask(&z, "c.b.ent.t.", RecordType::A).metadata.response_code, ResponseCode::NXDomain);
+    assert_eq!(
+        ask(&z, "c.b.ent.t.", RecordType::A).metadata.response_code,
+        ResponseCode::NXDomain
+    );
 }
 
 #[test]
@@ -56,16 +69,26 @@ fn wildcards() {
     let z = zones();
     let m = ask(&z, "foo.w.t.", RecordType::A);
     assert_eq!(a(&m), ["192.0.2.3"]);
-    assert_eq!(m.answers[0].name.to_string(), "foo.w.t.", "synthesised owner");
+    assert_eq!(
+        m.answers[0].name.to_string(),
+        "foo.w.t.",
+        "synthesised owner"
+    );
     // NODATA at a wildcard
     let m = ask(&z, "foo.w.t.", RecordType::AAAA);
     assert_eq!(m.metadata.response_code, ResponseCode::NoError);
     assert!(m.answers.is_empty());
     // no wildcard at or below an existing name
     assert!(ask(&z, "sub.w.t.", RecordType::A).answers.is_empty());
-    assert_eq!(ask(&z, "x.sub.w.t.", RecordType::A).metadata.response_code, ResponseCode::NXDomain);
+    assert_eq!(
+        ask(&z, "x.sub.w.t.", RecordType::A).metadata.response_code,
+        ResponseCode::NXDomain
+    );
     // an empty non-terminal (y.e) blocks the wildcard above it
-    assert_eq!(ask(&z, "z.y.e.t.", RecordType::A).metadata.response_code, ResponseCode::NXDomain);
+    assert_eq!(
+        ask(&z, "z.y.e.t.", RecordType::A).metadata.response_code,
+        ResponseCode::NXDomain
+    );
     assert_eq!(a(&ask(&z, "q.e.t.", RecordType::A)), ["192.0.2.4"]);
 }
 
@@ -98,5 +121,8 @@ fn delegation_is_a_referral_with_glue() {
     let m = ask(&z, "cut.t.", RecordType::DS);
     assert!(m.metadata.authoritative);
     assert_eq!(m.authorities[0].record_type(), RecordType::SOA);
-    assert!(matches!(m.additionals.first().map(|r| &r.data), None | Some(RData::A(_))));
+    assert!(matches!(
+        m.additionals.first().map(|r| &r.data),
+        None | Some(RData::A(_))
+    ));
 }

@@ -1,7 +1,6 @@
 //! Network transports: UDP and TCP listeners that feed packets to [`crate::engine::respond`], and
 //! the adapter that lets hickory-server's `RequestHandler` drive the same engine.
 
-
 pub mod tcp;
 pub mod udp;
 
@@ -13,6 +12,11 @@ pub(crate) fn is_transient(e: &io::Error) -> bool {
     use io::ErrorKind::*;
     matches!(
         e.kind(),
-        ConnectionAborted | ConnectionReset | ConnectionRefused | Interrupted | WouldBlock | TimedOut
+        ConnectionAborted
+            | ConnectionReset
+            | ConnectionRefused
+            | Interrupted
+            | WouldBlock
+            | TimedOut
     ) || matches!(e.raw_os_error(), Some(23 | 24 | 105 | 12)) // ENFILE, EMFILE, ENOBUFS, ENOMEM
 }

@@ -76,8 +76,14 @@ async fn connection(
             Ok(r) => r?,
         };
         let snap = state.load();
-        let outcome =
-            engine::respond(&**snap, &snap.limits, &buf[..len], peer, Transport::Tcp, &mut out);
+        let outcome = engine::respond(
+            &**snap,
+            &snap.limits,
+            &buf[..len],
+            peer,
+            Transport::Tcp,
+            &mut out,
+        );
         drop(snap);
         match outcome {
             Outcome::Reply { .. } => {

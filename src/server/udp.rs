@@ -23,7 +23,14 @@ pub async fn serve(socket: Arc<UdpSocket>, state: Arc<State>) -> io::Result<()> 
             Err(e) => return Err(e),
         };
         let snap = state.load();
-        let outcome = engine::respond(&**snap, &snap.limits, &buf[..n], peer, Transport::Udp, &mut out);
+        let outcome = engine::respond(
+            &**snap,
+            &snap.limits,
+            &buf[..n],
+            peer,
+            Transport::Udp,
+            &mut out,
+        );
         if let Outcome::Reply { .. } = outcome {
             // a failed send (the client's port is gone, a full buffer) loses one answer, never the loop
             if let Err(e) = socket.send_to(&out, peer).await {

@@ -162,7 +162,13 @@ impl<'a, 'b> Writer<'a, 'b> {
     /// Appends a whole RRset, or nothing if it does not fit. A set left out of the answer or
     /// authority section marks the response truncated; the additional section is best effort
     /// (RFC 2181 §9). Returns whether the set was written.
-    pub fn rrset(&mut self, section: Section, owner: &'a [u8], set: &'a RRset, ttl: Option<u32>) -> bool {
+    pub fn rrset(
+        &mut self,
+        section: Section,
+        owner: &'a [u8],
+        set: &'a RRset,
+        ttl: Option<u32>,
+    ) -> bool {
         if self.truncated {
             return false;
         }

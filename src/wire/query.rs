@@ -109,7 +109,10 @@ pub enum ParseError {
     Drop,
     /// Malformed: answer FORMERR. Carries the parsed question when there was one, so it can be
     /// echoed, and whether the query carried an OPT record (the reply then carries one too).
-    FormErr { question_end: Option<usize>, edns: bool },
+    FormErr {
+        question_end: Option<usize>,
+        edns: bool,
+    },
     /// Not a standard query (OPCODE ≠ 0): answer NOTIMP.
     NotImp,
 }

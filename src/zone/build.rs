@@ -141,8 +141,7 @@ pub fn build_zone(
         .filter(|(n, t)| **n != apex && t.contains_key(&rtype::NS))
         .map(|(n, _)| n.clone())
         .collect();
-    let below_cut =
-        |n: &[u8]| cuts.iter().find(|c| n != &c[..] && is_subdomain(n, c));
+    let below_cut = |n: &[u8]| cuts.iter().find(|c| n != &c[..] && is_subdomain(n, c));
 
     for (owner, types) in &names {
         let text = to_text(owner);

@@ -32,7 +32,11 @@ pub fn load_dir(dir: &Path) -> Result<ZoneSet, LoadError> {
         Err(p) => return Err(LoadError::sorted(vec![p])),
     };
     if files.is_empty() {
-        problems.push(Problem::new(dir, 0, "no *.zone files: there is nothing to serve"));
+        problems.push(Problem::new(
+            dir,
+            0,
+            "no *.zone files: there is nothing to serve",
+        ));
     }
     let mut zones = Vec::new();
     let mut seen: HashMap<Box<[u8]>, PathBuf> = HashMap::new();
@@ -45,7 +49,11 @@ pub fn load_dir(dir: &Path) -> Result<ZoneSet, LoadError> {
                 problems.push(Problem::new(
                     f,
                     0,
-                    format!("the zone {} is already loaded from {}", z.origin, other.display()),
+                    format!(
+                        "the zone {} is already loaded from {}",
+                        z.origin,
+                        other.display()
+                    ),
                 ));
                 continue;
             }

@@ -85,10 +85,10 @@ fn tokenize(text: &str, file: &Path, problems: &mut Vec<Problem>) -> Vec<Entry> 
             '\n' => {
                 flush_tok(&mut cur, &mut tok, entry_line, inherits);
                 if depth == 0 {
-                    if let Some(e) = cur.take() {
-                        if !bad {
-                            entries.push(e);
-                        }
+                    if let Some(e) = cur.take()
+                        && !bad
+                    {
+                        entries.push(e);
                     }
                     bad = false;
                     at_line_start = true;
@@ -181,10 +181,10 @@ fn tokenize(text: &str, file: &Path, problems: &mut Vec<Problem>) -> Vec<Entry> 
             cur.as_ref().map_or(line, |e| e.line),
             "unbalanced '(': missing ')' before the end of the file",
         ));
-    } else if let Some(e) = cur.take() {
-        if !bad {
-            entries.push(e);
-        }
+    } else if let Some(e) = cur.take()
+        && !bad
+    {
+        entries.push(e);
     }
     entries
 }
@@ -274,7 +274,11 @@ fn parse_name(text: &str, origin: Option<&Name>) -> Result<Name, String> {
     let mut n = Name::parse(text, origin).map_err(|e| format!("bad domain name '{text}': {e}"))?;
     if !n.is_fqdn() {
         match origin {
-            Some(o) => n = n.append_domain(o).map_err(|e| format!("bad domain name '{text}': {e}"))?,
+            Some(o) => {
+                n = n
+                    .append_domain(o)
+                    .map_err(|e| format!("bad domain name '{text}': {e}"))?
+            }
             None => return Err(format!("'{text}' must be an absolute name ending in '.'")),
         }
     }
@@ -329,7 +333,9 @@ fn directive(
         },
         ("$INCLUDE", Some(a)) => {
             if depth >= MAX_INCLUDE_DEPTH {
-                report(format!("$INCLUDE nested more than {MAX_INCLUDE_DEPTH} deep (a loop?)"));
+                report(format!(
+                    "$INCLUDE nested more than {MAX_INCLUDE_DEPTH} deep (a loop?)"
+                ));
                 return;
             }
             let base = file.parent().unwrap_or(Path::new("."));
@@ -337,7 +343,10 @@ fn directive(
             let text = match std::fs::read_to_string(&path) {
                 Ok(t) => t,
                 Err(err) => {
-                    report(format!("cannot read included file {}: {err}", path.display()));
+                    report(format!(
+                        "cannot read included file {}: {err}",
+                        path.display()
+                    ));
                     return;
                 }
             };
@@ -474,7 +483,10 @@ mod tests {
         assert_eq!(recs[1].line, 5);
         assert_eq!(recs[1].ttl, 3600);
         assert_eq!(recs[3].owner.to_string(), "www.example.com.");
-        assert_eq!(recs[3].ttl, 3600, "$TTL applies, not the previous explicit TTL");
+        assert_eq!(
+            recs[3].ttl, 3600,
+            "$TTL applies, not the previous explicit TTL"
+        );
         match &recs[4].rdata {
             RData::TXT(t) => assert_eq!(t.txt_data.len(), 2),
             other => panic!("{other:?}"),

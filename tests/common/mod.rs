@@ -102,7 +102,11 @@ impl Drop for Server {
 /// Writes a name in wire format.
 pub fn wire_name(name: &str) -> Vec<u8> {
     let mut v = Vec::new();
-    for label in name.trim_end_matches('.').split('.').filter(|l| !l.is_empty()) {
+    for label in name
+        .trim_end_matches('.')
+        .split('.')
+        .filter(|l| !l.is_empty())
+    {
         v.push(label.len() as u8);
         v.extend(label.as_bytes());
     }
@@ -130,7 +134,8 @@ pub fn query(id: u16, name: &str, qtype: RecordType, edns: Option<u16>) -> Vec<u
 /// Sends a datagram and waits for the answer (retrying a lost one). `None`: no answer.
 pub fn udp_raw(addr: SocketAddr, packet: &[u8]) -> Option<Vec<u8>> {
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(700))).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(700)))
+        .unwrap();
     let mut buf = vec![0u8; 65535];
     for _ in 0..3 {
         s.send_to(packet, addr).unwrap();
@@ -178,9 +183,9 @@ pub fn ask(addr: SocketAddr, name: &str, qtype: RecordType) -> Message {
 /// Whether an outside program is installed. When it is not, the test is skipped with a notice,
 /// unless `GEOSTEER_REQUIRE_TOOLS=1` (set by `.ci/run`), which turns the skip into a failure.
 pub fn have_tool(name: &str) -> bool {
-    let found = std::env::var_os("PATH").is_some_and(|p| {
-        std::env::split_paths(&p).any(|d| d.join(name).is_file())
-    }) || Path::new("/usr/sbin").join(name).is_file();
+    let found = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+        || Path::new("/usr/sbin").join(name).is_file();
     if !found {
         if std::env::var("GEOSTEER_REQUIRE_TOOLS").is_ok_and(|v| v == "1") {
             panic!("{name} is required (GEOSTEER_REQUIRE_TOOLS=1) but not installed");

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# dnsperf.sh — geosteer beside NSD on the same zones and the same queries, on loopback.
+#
+#   benches/dnsperf.sh [--secs N] [--reps N]        (from the repository root)
+#
+# Each server runs pinned to CPU 1 (taskset), dnsperf pinned to CPU 0. For every run the script
+# reads the server's user+system CPU time from /proc and reports queries/s and server CPU µs per
+# answered query; the ratio geosteer/NSD is the figure to compare (the machine is shared and noisy:
+# absolute numbers move between runs, ratios within one run do not). Needs: dnsperf, nsd, dig
+# (Debian: dnsperf nsd bind9-dnsutils). Results: a markdown table on stdout.
+set -euo pipefail
+secs=8 reps=3
+while [ $# -gt 0 ]; do
+    case $1 in
+        --secs) secs=$2; shift 2 ;;
+        --reps) reps=$2; shift 2 ;;
+        *) echo "usage: $0 [--secs N] [--reps N]" >&2; exit 2 ;;
+    esac
+done
+for c in dnsperf nsd dig taskset; do command -v "$c" >/dev/null || { echo "$c not found" >&2; exit 1; }; done
+root=$(cd "$(dirname "$0")/.." && pwd)
+cargo build --release --quiet --manifest-path "$root/Cargo.toml"
+bin=$root/target/release/geosteer
+work=$(mktemp -d /tmp/geosteer-dnsperf.XXXXXX)
+port_nsd=${PORT_NSD:-5391} port_gs=${PORT_GS:-5392}
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+# the same zone for both: the shipped example
+mkdir -p "$work/zones"
+cp "$root/zones/example.com.zone" "$work/zones/"
+# a fixed query mix over the example zone: answers, CNAME chains, wildcards, NXDOMAIN, referrals
+python3 - "$work/queries.txt" <<'PY'
+import random, sys
+random.seed(7)
+names = [("www","A"),("www","AAAA"),("","MX"),("","NS"),("","SOA"),("api","A"),("cdn","A"),
+         ("blog","A"),("mail","A"),("_dmarc","TXT"),("_submission._tcp","SRV"),("status","A"),
+         ("shop.customers","A"),("nx","A"),("host.lab","A"),("www","TXT")]
+with open(sys.argv[1], "w") as f:
+    for _ in range(100000):
+        n, t = random.choice(names)
+        f.write(f"{n + '.' if n else ''}example.com {t}\n")
+PY
+
+cat > "$work/nsd.conf" <<C
+server:
+  ip-address: 127.0.0.1@$port_nsd
+  server-count: 1
+  username: ""
+  chroot: ""
+  zonesdir: "$work/zones"
+  database: ""
+  zonelistfile: "$work/zone.list"
+  xfrdfile: "$work/xfrd.state"
+  xfrdir: "$work"
+  pidfile: "$work/nsd.pid"
+  logfile: "$work/nsd.log"
+  hide-version: yes
+  rrl-ratelimit: 0
+  minimal-responses: yes
+remote-control:
+  control-enable: no
+zone:
+  name: example.com
+  zonefile: example.com.zone
+C
+
+ticks() { # user+system ticks of every process in the server's session (NSD forks its workers)
+    local total=0 p t
+    for p in $(ps -s "$1" -o pid= 2>/dev/null); do
+        t=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13 + $14 + $15}') || continue
+        total=$((total + ${t:-0}))
+    done
+    echo "$total"
+}
+
+start() { # start NAME CMD... -> sets PID
+    setsid taskset -c 1 "${@:2}" > "$work/$1.log" 2>&1 &
+    PID=$!
+    pids+=("$PID")
+}
+
+wait_ready() {
+    for _ in $(seq 100); do
+        dig +short +tries=1 +time=1 -p "$1" @127.0.0.1 example.com SOA 2>/dev/null | grep -q hostmaster && return
+        sleep 0.1
+    done
+    echo "server on port $1 did not answer" >&2; exit 1
+}
+
+measure() { # measure NAME PORT PID
+    local name=$1 port=$2 pid=$3 hz; hz=$(getconf CLK_TCK)
+    for rep in $(seq "$reps"); do
+        local c0 c1 out qps done
+        c0=$(ticks "$pid")
+        out=$(taskset -c 0 dnsperf -s 127.0.0.1 -p "$port" -d "$work/queries.txt" -e -c 4 -T 1 -q 500 -l "$secs" 2>&1)
+        c1=$(ticks "$pid")
+        qps=$(awk '/Queries per second:/ {print $4}' <<< "$out")
+        done=$(awk '/Queries completed:/ {print $3}' <<< "$out")
+        awk -v n="$name" -v r="$rep" -v q="$qps" -v d="$done" -v t=$((c1 - c0)) -v hz="$hz" -v s="$secs" \
+            'BEGIN { cpu = t / hz; printf "%s,%d,%.0f,%.3f,%.1f\n", n, r, q, cpu / d * 1e6, cpu / s * 100 }'
+    done
+}
+
+start nsd nsd -d -c "$work/nsd.conf"; nsd_pid=$PID
+wait_ready "$port_nsd"
+start geosteer "$bin" serve --zones "$work/zones" --listen "127.0.0.1:$port_gs" --threads 1; gs_pid=$PID
+wait_ready "$port_gs"
+
+{
+    measure nsd "$port_nsd" "$nsd_pid"
+    measure geosteer "$port_gs" "$gs_pid"
+} > "$work/runs.csv"
+
+python3 - "$work/runs.csv" "$secs" "$reps" <<'PY'
+import csv, statistics, sys
+rows = list(csv.reader(open(sys.argv[1])))
+by = {}
+for n, r, q, us, core in rows:
+    by.setdefault(n, []).append((float(q), float(us), float(core)))
+med = {n: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v),
+           statistics.median(x[2] for x in v), min(x[1] for x in v), max(x[1] for x in v)) for n, v in by.items()}
+print(f"dnsperf -c 4 -T 1 -q 500 -l {sys.argv[2]}, {sys.argv[3]} run(s) each, server on CPU 1, dnsperf on CPU 0\n")
+print("| server | QPS (median) | server µs/query (median, min–max) | × NSD | server core busy |")
+print("|---|---|---|---|---|")
+for n in ("nsd", "geosteer"):
+    q, us, core, lo, hi = med[n]
+    print(f"| {n} | {q/1000:.0f}k | {us:.2f} ({lo:.2f}–{hi:.2f}) | {us/med['nsd'][1]:.2f} | {core:.0f} % |")
+PY
+echo "raw runs: $work/runs.csv" >&2

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::task::JoinSet;
 
-use crate::config::Config;
+use crate::config::{Config, TransportKind};
 use crate::engine::Limits;
 use crate::error::LoadError;
 use crate::model::ZoneSet;
@@ -70,6 +70,9 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         tracing::info!(zone = %z.origin, serial = z.serial(), names = z.nodes.len(), file = %z.file.display(), "zone loaded");
     }
     let state = State::new(zones, limits(&config));
+    if config.transport == TransportKind::Hickory {
+        return serve_hickory(&config, state).await;
+    }
     let mut tasks: JoinSet<Result<(), ServeError>> = JoinSet::new();
     for &addr in &config.listen {
         let (udp_sock, tcp_listener) = bind_pair(addr).await?;
@@ -115,6 +118,34 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             }),
             _ => Ok(()),
         },
+        _ = shutdown_signal() => {
+            tracing::info!("shutting down");
+            Ok(())
+        }
+    }
+}
+
+/// `serve` with hickory-server owning the sockets (see `server::handler`).
+async fn serve_hickory(config: &Config, state: Arc<State>) -> Result<(), ServeError> {
+    let mut server = hickory_server::Server::new(crate::server::handler::EngineHandler::new(state));
+    for &addr in &config.listen {
+        let (udp_sock, tcp_listener) = bind_pair(addr).await?;
+        let local = udp_sock
+            .local_addr()
+            .map_err(|source| ServeError::Bind { addr, source })?;
+        tracing::info!(udp = %local, tcp = %local, transport = "hickory", "listening on {local}");
+        server.register_socket(udp_sock);
+        server.register_listener(tcp_listener, config.tcp_idle_timeout, 64);
+    }
+    tokio::select! {
+        r = server.block_until_done() => Err(ServeError::Listener {
+            what: "hickory-server",
+            addr: config.listen[0],
+            source: std::io::Error::other(match r {
+                Ok(()) => "all listeners stopped".to_string(),
+                Err(e) => e.to_string(),
+            }),
+        }),
         _ = shutdown_signal() => {
             tracing::info!("shutting down");
             Ok(())

@@ -28,6 +28,7 @@ struct DnsSpec {
     udp_workers: Option<usize>,
     tcp_idle_timeout: Option<String>,
     tcp_max_connections: Option<usize>,
+    transport: Option<String>,
 }
 
 /// Validated configuration.
@@ -47,6 +48,17 @@ pub struct Config {
     pub tcp_idle_timeout: Duration,
     /// Open TCP connections at most; more are closed at once.
     pub tcp_max_connections: usize,
+    /// Who owns the sockets.
+    pub transport: TransportKind,
+}
+
+/// Which socket loops feed the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportKind {
+    /// Our UDP and TCP loops (the default).
+    Geosteer,
+    /// hickory-server's `Server`, calling the engine through its `RequestHandler`.
+    Hickory,
 }
 
 impl Default for Config {
@@ -59,6 +71,7 @@ impl Default for Config {
             udp_workers: 2,
             tcp_idle_timeout: Duration::from_secs(10),
             tcp_max_connections: 512,
+            transport: TransportKind::Geosteer,
         }
     }
 }
@@ -186,6 +199,15 @@ impl Config {
                     format!("'{t}' is not a duration (for example 10s, 500ms, 2m)"),
                 )),
             }
+        }
+        match spec.dns.transport.as_deref() {
+            None | Some("geosteer") => {}
+            Some("hickory") => c.transport = TransportKind::Hickory,
+            Some(other) => problems.push(Problem::new(
+                &path,
+                key_line("transport"),
+                format!("transport '{other}' is not one of \"geosteer\", \"hickory\""),
+            )),
         }
         if let Some(n) = spec.dns.tcp_max_connections {
             c.tcp_max_connections = n.max(1);

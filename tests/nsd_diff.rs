@@ -254,3 +254,31 @@ fn geosteer_answers_as_nsd_does() {
     eprintln!("{} queries ({} over UDP), {} differences", qs.len(), udp, n);
     assert_eq!(n, 0, "geosteer differs from NSD in {n} answers");
 }
+
+/// The same comparison with hickory-server owning the sockets and calling the engine through its
+/// `RequestHandler` (`[dns] transport = "hickory"`).
+#[test]
+fn hickory_transport_answers_as_nsd_does() {
+    let qs = queries();
+    let zones = zones_dir();
+    let cfg = zones.parent().unwrap().join(format!(
+        "hickory-{}.toml",
+        zones.file_name().unwrap().to_str().unwrap()
+    ));
+    std::fs::write(
+        &cfg,
+        format!(
+            "zones = \"{}\"\n[dns]\ntransport = \"hickory\"\n",
+            zones.display()
+        ),
+    )
+    .unwrap();
+    let golden = std::fs::read_to_string(root().join("tests/diff/nsd.golden")).unwrap();
+    let server = Server::start(&["--config", cfg.to_str().unwrap()]);
+    let ours = ask_all(server.addr, &qs);
+    let n = diff_report("geosteer (hickory transport) vs NSD", &golden, &ours);
+    assert_eq!(
+        n, 0,
+        "the hickory transport differs from NSD in {n} answers"
+    );
+}

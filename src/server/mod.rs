@@ -1,6 +1,7 @@
 //! Network transports: UDP and TCP listeners that feed packets to [`crate::engine::respond`], and
 //! the adapter that lets hickory-server's `RequestHandler` drive the same engine.
 
+pub mod handler;
 pub mod tcp;
 pub mod udp;
 

@@ -22,7 +22,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cargo build --release --quiet --manifest-path "$root/Cargo.toml"
 bin=$root/target/release/geosteer
 work=$(mktemp -d /tmp/geosteer-dnsperf.XXXXXX)
-port_nsd=${PORT_NSD:-5391} port_gs=${PORT_GS:-5392}
+port_nsd=${PORT_NSD:-5391} port_gs=${PORT_GS:-5392} port_hk=${PORT_HK:-5393}
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
@@ -107,10 +107,15 @@ start nsd nsd -d -c "$work/nsd.conf"; nsd_pid=$PID
 wait_ready "$port_nsd"
 start geosteer "$bin" serve --zones "$work/zones" --listen "127.0.0.1:$port_gs" --threads 1; gs_pid=$PID
 wait_ready "$port_gs"
+# the same engine behind hickory-server's own UDP/TCP loops ([dns] transport = "hickory")
+printf 'zones = "%s"\n[dns]\ntransport = "hickory"\n' "$work/zones" > "$work/hickory.toml"
+start geosteer-hickory "$bin" serve --config "$work/hickory.toml" --listen "127.0.0.1:$port_hk" --threads 1; hk_pid=$PID
+wait_ready "$port_hk"
 
 {
     measure nsd "$port_nsd" "$nsd_pid"
     measure geosteer "$port_gs" "$gs_pid"
+    measure geosteer-hickory "$port_hk" "$hk_pid"
 } > "$work/runs.csv"
 
 python3 - "$work/runs.csv" "$secs" "$reps" <<'PY'
@@ -124,7 +129,7 @@ med = {n: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v
 print(f"dnsperf -c 4 -T 1 -q 500 -l {sys.argv[2]}, {sys.argv[3]} run(s) each, server on CPU 1, dnsperf on CPU 0\n")
 print("| server | QPS (median) | server µs/query (median, min–max) | × NSD | server core busy |")
 print("|---|---|---|---|---|")
-for n in ("nsd", "geosteer"):
+for n in ("nsd", "geosteer", "geosteer-hickory"):
     q, us, core, lo, hi = med[n]
     print(f"| {n} | {q/1000:.0f}k | {us:.2f} ({lo:.2f}–{hi:.2f}) | {us/med['nsd'][1]:.2f} | {core:.0f} % |")
 PY

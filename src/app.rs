@@ -70,6 +70,37 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         tracing::info!(zone = %z.origin, serial = z.serial(), names = z.nodes.len(), file = %z.file.display(), "zone loaded");
     }
     let state = State::new(zones, limits(&config));
+    let admin = match config.http {
+        Some(addr) => {
+            let l = TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServeError::Bind { addr, source })?;
+            let local = l
+                .local_addr()
+                .map_err(|source| ServeError::Bind { addr, source })?;
+            tracing::info!("http endpoint on {local} (/livez /readyz /status)");
+            let st = state.clone();
+            Some(tokio::spawn(async move {
+                crate::admin::serve(l, st)
+                    .await
+                    .map_err(|source| ServeError::Listener {
+                        what: "HTTP",
+                        addr: local,
+                        source,
+                    })
+            }))
+        }
+        None => None,
+    };
+    if let Some(h) = admin {
+        // the admin endpoint dying is as fatal as a DNS listener dying
+        tokio::spawn(async move {
+            if let Ok(Err(e)) = h.await {
+                tracing::error!("{e}");
+                std::process::exit(1);
+            }
+        });
+    }
     if config.transport == TransportKind::Hickory {
         return serve_hickory(&config, state).await;
     }

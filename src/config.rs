@@ -16,6 +16,7 @@ use crate::error::{LoadError, Problem};
 struct FileSpec {
     zones: Option<PathBuf>,
     listen: Option<Vec<String>>,
+    http: Option<String>,
     threads: Option<usize>,
     #[serde(default)]
     dns: DnsSpec,
@@ -38,6 +39,8 @@ pub struct Config {
     pub zones: PathBuf,
     /// Addresses to serve DNS on, UDP and TCP each.
     pub listen: Vec<SocketAddr>,
+    /// Address of the HTTP admin endpoint (`/livez`, `/readyz`, `/status`); none by default.
+    pub http: Option<SocketAddr>,
     /// Runtime worker threads.
     pub threads: usize,
     /// Largest UDP response, and the payload size we advertise.
@@ -66,6 +69,7 @@ impl Default for Config {
         Config {
             zones: PathBuf::from("zones"),
             listen: vec![SocketAddr::from(([127, 0, 0, 1], 5353))],
+            http: None,
             threads: 2,
             udp_payload: 1232,
             udp_workers: 2,
@@ -81,6 +85,7 @@ impl Default for Config {
 pub struct Overrides {
     pub zones: Option<PathBuf>,
     pub listen: Vec<String>,
+    pub http: Option<String>,
     pub threads: Option<usize>,
 }
 
@@ -165,6 +170,21 @@ impl Config {
                         ),
                     )),
                 }
+            }
+        }
+        let http = match (&flags.http, &spec.http) {
+            (Some(h), _) => Some((h.clone(), 0, Path::new("--http"))),
+            (None, Some(h)) => Some((h.clone(), key_line("http"), path.as_path())),
+            (None, None) => None,
+        };
+        if let Some((h, line, p)) = http {
+            match h.parse() {
+                Ok(a) => c.http = Some(a),
+                Err(_) => problems.push(Problem::new(
+                    p,
+                    line,
+                    format!("'{h}' is not an address:port for the HTTP endpoint"),
+                )),
             }
         }
         if let Some(t) = flags.threads.or(spec.threads) {

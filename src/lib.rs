@@ -2,6 +2,7 @@
 //!
 //! See `ARCHITECTURE.md` for the map of modules and the invariants they keep.
 
+pub mod admin;
 pub mod app;
 pub mod config;
 pub mod engine;

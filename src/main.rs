@@ -45,6 +45,9 @@ enum Command {
         /// Address to serve on, UDP and TCP (repeatable; default 127.0.0.1:5353)
         #[arg(long, short = 'l')]
         listen: Vec<String>,
+        /// Address of the HTTP endpoint: /livez, /readyz, /status (default: none)
+        #[arg(long)]
+        http: Option<String>,
         /// Worker threads (default 2)
         #[arg(long)]
         threads: Option<usize>,
@@ -119,6 +122,7 @@ fn main() -> ExitCode {
         Command::Serve {
             common,
             listen,
+            http,
             threads,
         } => {
             init_logging(&cli.log);
@@ -126,6 +130,7 @@ fn main() -> ExitCode {
                 &common,
                 Overrides {
                     listen,
+                    http,
                     threads,
                     ..Default::default()
                 },

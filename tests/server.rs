@@ -286,3 +286,42 @@ fn serve_refuses_an_invalid_zone_set() {
         "{err}"
     );
 }
+
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::Write;
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn http_endpoint_reports_liveness_and_zones() {
+    let s = Server::start(&[
+        "--zones",
+        root().join("zones").to_str().unwrap(),
+        "--http",
+        "127.0.0.1:0",
+    ]);
+    let line = s
+        .startup
+        .iter()
+        .find(|l| l.contains("http endpoint on "))
+        .expect("the http endpoint is logged");
+    let addr = line
+        .split("http endpoint on ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
+    assert!(http_get(addr, "/livez").starts_with("HTTP/1.1 200"));
+    assert!(http_get(addr, "/readyz").starts_with("HTTP/1.1 200"));
+    let status = http_get(addr, "/status");
+    assert!(
+        status.contains("\"zone\":\"example.com.\",\"serial\":2026112101"),
+        "{status}"
+    );
+    assert!(http_get(addr, "/nope").starts_with("HTTP/1.1 404"));
+}

@@ -30,8 +30,10 @@ pub fn tempdir(tag: &str) -> PathBuf {
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
-    /// Lines the server logged (stderr), as they arrive.
+    /// Lines the server logged (stderr) after start-up, as they arrive.
     pub log: mpsc::Receiver<String>,
+    /// Lines logged up to and including the "listening on" line.
+    pub startup: Vec<String>,
 }
 
 impl Server {
@@ -60,16 +62,19 @@ impl Server {
             }
         });
         let deadline = Instant::now() + Duration::from_secs(30);
+        let mut startup = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok(line) => {
+                    startup.push(line.clone());
                     if let Some(rest) = line.split("listening on ").nth(1) {
                         let addr = rest.split_whitespace().next().unwrap().parse().unwrap();
                         return Server {
                             child,
                             addr,
                             log: rx,
+                            startup,
                         };
                     }
                 }

@@ -1,0 +1,108 @@
+//! The HTTP admin endpoint (`--http ADDR`): `/livez`, `/readyz` and `/status`.
+//!
+//! A deliberately small HTTP/1.1 responder on tokio (one request per connection, GET only, bodies
+//! of a few hundred bytes): it needs no HTTP stack. Later milestones add `/metrics` here.
+
+use std::fmt::Write as _;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::state::State;
+
+/// Serves the admin endpoint until an unrecoverable accept error.
+pub async fn serve(listener: TcpListener, state: Arc<State>) -> io::Result<()> {
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) if crate::server::is_transient(&e) => continue,
+            Err(e) => return Err(e),
+        };
+        let state = state.clone();
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(Duration::from_secs(5), handle(stream, &state)).await;
+        });
+    }
+}
+
+fn json_str(s: &str) -> String {
+    let mut o = String::with_capacity(s.len() + 2);
+    o.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(o, "\\u{:04x}", c as u32);
+            }
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+/// The `/status` document: generation and every zone served.
+pub fn status_json(state: &State) -> String {
+    let snap = state.load();
+    let zones: Vec<String> = snap
+        .zones
+        .zones
+        .iter()
+        .map(|z| {
+            format!(
+                "{{\"zone\":{},\"serial\":{},\"names\":{},\"file\":{}}}",
+                json_str(&z.origin),
+                z.serial(),
+                z.nodes.len(),
+                json_str(&z.file.display().to_string())
+            )
+        })
+        .collect();
+    format!(
+        "{{\"version\":{},\"generation\":{},\"zones\":[{}]}}\n",
+        json_str(env!("CARGO_PKG_VERSION")),
+        snap.generation,
+        zones.join(",")
+    )
+}
+
+async fn handle(mut stream: TcpStream, state: &State) -> io::Result<()> {
+    let mut buf = [0u8; 2048];
+    let mut n = 0;
+    // read the request head (we ignore headers and bodies)
+    while n < buf.len() {
+        let r = stream.read(&mut buf[n..]).await?;
+        if r == 0 {
+            break;
+        }
+        n += r;
+        if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") || buf[..n].ends_with(b"\n\n") {
+            break;
+        }
+    }
+    let head = String::from_utf8_lossy(&buf[..n]);
+    let mut words = head.split_whitespace();
+    let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+    let path = path.split('?').next().unwrap_or("");
+    let (code, ctype, body) = match (method, path) {
+        ("GET", "/livez") => ("200 OK", "text/plain", "ok\n".to_string()),
+        ("GET", "/readyz") => ("200 OK", "text/plain", "ready\n".to_string()),
+        ("GET", "/status") => ("200 OK", "application/json", status_json(state)),
+        ("GET", _) => ("404 Not Found", "text/plain", "not found\n".to_string()),
+        _ => (
+            "405 Method Not Allowed",
+            "text/plain",
+            "method not allowed\n".to_string(),
+        ),
+    };
+    let resp = format!(
+        "HTTP/1.1 {code}\r\ncontent-type: {ctype}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(resp.as_bytes()).await?;
+    stream.shutdown().await
+}

@@ -6,8 +6,53 @@
 //! bytes: no parsing, no formatting, no allocation per record.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::wire::name;
+
+/// A fast, non-cryptographic hasher for name lookups (the FxHash mixing step, eight bytes at a
+/// time). The tables are built from zone data only; a query can make a lookup probe, never insert,
+/// so flooding attacks on the hash do not apply and SipHash's cost buys nothing here.
+#[derive(Default, Clone, Copy)]
+pub struct NameHasher(u64);
+
+const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl NameHasher {
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(SEED);
+    }
+}
+
+impl Hasher for NameHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut b = [0u8; 8];
+            b[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(b));
+        }
+    }
+
+    #[inline]
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Map keyed by wire-format names.
+pub type NameMap<V> = HashMap<Box<[u8]>, V, BuildHasherDefault<NameHasher>>;
 
 /// RR type numbers the engine treats specially.
 pub mod rtype {
@@ -114,7 +159,7 @@ pub struct Zone {
     /// Node 0 is the apex.
     pub nodes: Vec<Node>,
     /// Lower-case wire name → index into `nodes`.
-    pub index: HashMap<Box<[u8]>, u32>,
+    pub index: NameMap<u32>,
     /// TTL of the SOA in negative answers: min(SOA TTL, SOA MINIMUM) (RFC 2308 §5).
     pub negative_ttl: u32,
     /// The file the zone came from.
@@ -161,7 +206,7 @@ impl Zone {
 #[derive(Debug, Clone, Default)]
 pub struct ZoneSet {
     pub zones: Vec<Zone>,
-    pub by_apex: HashMap<Box<[u8]>, usize>,
+    pub by_apex: NameMap<usize>,
 }
 
 impl ZoneSet {

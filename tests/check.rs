@@ -72,3 +72,29 @@ fn zone_level_and_config_problems() {
         "{err}"
     );
 }
+
+/// The shipped example and the differential-test zones are plain RFC 1035: NSD's own checker
+/// accepts them.
+#[test]
+fn nsd_checkzone_accepts_the_shipped_zones() {
+    if !have_tool("nsd-checkzone") {
+        return;
+    }
+    let mut files = vec![root().join("zones/example.com.zone")];
+    for e in std::fs::read_dir(root().join("tests/diff/zones")).unwrap() {
+        files.push(e.unwrap().path());
+    }
+    for f in files {
+        let origin = f.file_stem().unwrap().to_str().unwrap().to_string();
+        let out = std::process::Command::new("nsd-checkzone")
+            .arg(&origin)
+            .arg(&f)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "nsd-checkzone {origin}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

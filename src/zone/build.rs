@@ -1,7 +1,7 @@
 //! Validating the records of one zone and building its [`Zone`]: the checks `geosteer check`
 //! reports, and the pre-encoding that makes the query path a matter of copying bytes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -9,7 +9,7 @@ use hickory_proto::rr::{Name, RData};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 
 use crate::error::Problem;
-use crate::model::{Layout, Node, RRset, Rdata, Zone, rtype};
+use crate::model::{Layout, NameMap, Node, RRset, Rdata, Zone, rtype};
 use crate::wire::name::{from_hickory, is_subdomain, to_text};
 use crate::zone::parse::RawRecord;
 
@@ -231,7 +231,7 @@ fn assemble(
     cuts: &[Vec<u8>],
 ) -> Zone {
     let mut nodes: Vec<Node> = Vec::with_capacity(names.len() + 1);
-    let mut index: HashMap<Box<[u8]>, u32> = HashMap::new();
+    let mut index: NameMap<u32> = NameMap::default();
     let mut add_node = |name: &[u8], nodes: &mut Vec<Node>| -> u32 {
         if let Some(&i) = index.get(name) {
             return i;

@@ -1,0 +1,359 @@
+//! Locating a client address: continent, country, subdivision, ASN, coordinates, and the prefix
+//! length over which that answer holds.
+//!
+//! Several MaxMind-format databases may be loaded at once (a country or city database plus an ASN
+//! database); each field comes from the first database that has it. Both record layouts found in
+//! the wild are read: MaxMind GeoIP2/GeoLite2 (`country.iso_code`, `continent.code`,
+//! `subdivisions[].iso_code`, `location`, `autonomous_system_number`) and the flat layout of the
+//! ip-location-db databases (`country_code`, `latitude`, `longitude`). Where a database gives no
+//! continent or no coordinates, the country table shipped in `geodata/countries.tsv` fills them in.
+
+mod countries;
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use countries::{Country, country};
+
+/// A short ASCII code (continent `EU`, country `DE`, subdivision `US-CA`) stored inline.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Code {
+    len: u8,
+    bytes: [u8; 7],
+}
+
+impl Code {
+    /// An upper-cased code, if it is 1–7 ASCII alphanumerics or dashes.
+    pub fn new(s: &str) -> Option<Code> {
+        let b = s.as_bytes();
+        if b.is_empty() || b.len() > 7 || !b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-') {
+            return None;
+        }
+        let mut bytes = [0u8; 7];
+        for (i, c) in b.iter().enumerate() {
+            bytes[i] = c.to_ascii_uppercase();
+        }
+        Some(Code {
+            len: b.len() as u8,
+            bytes,
+        })
+    }
+
+    /// The code as text.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("")
+    }
+}
+
+impl fmt::Debug for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a client is, as far as the databases know.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Location {
+    pub continent: Option<Code>,
+    pub country: Option<Code>,
+    /// `CC-SUB`, for example `US-CA`.
+    pub subdivision: Option<Code>,
+    pub asn: Option<u32>,
+    /// Latitude and longitude in degrees.
+    pub coords: Option<(f64, f64)>,
+    /// The coordinates are the country's centroid, not the database's.
+    pub centroid: bool,
+    /// The continent was derived from the country.
+    pub derived_continent: bool,
+    /// Length of the most specific database network that matched (or did not match: the prefix
+    /// of the empty subtree): the answer is the same for every address in it.
+    pub prefix_len: u8,
+    /// At least one database had a record for the address.
+    pub found: bool,
+}
+
+/// One loaded database.
+pub struct Database {
+    pub path: PathBuf,
+    pub kind: String,
+    reader: maxminddb::Reader<Vec<u8>>,
+}
+
+impl fmt::Debug for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Database({}, {})", self.path.display(), self.kind)
+    }
+}
+
+/// Why a database could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum GeoError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a valid MaxMind DB file: {source}")]
+    Invalid {
+        path: PathBuf,
+        source: maxminddb::MaxMindDbError,
+    },
+}
+
+impl Database {
+    /// Reads a database into memory and verifies it.
+    pub fn open(path: &Path) -> Result<Database, GeoError> {
+        let buf = std::fs::read(path).map_err(|source| GeoError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let invalid = |source| GeoError::Invalid {
+            path: path.to_path_buf(),
+            source,
+        };
+        // `from_source` checks the metadata and the search tree's layout. The crate's full
+        // `verify()` is not used: it rejects the real DB-IP and ip-location-db files over an
+        // empty `description` map. Instead a few lookups must decode, which catches a corrupt
+        // data section before the database is put in service.
+        let reader = maxminddb::Reader::from_source(buf).map_err(invalid)?;
+        for probe in ["1.1.1.1", "8.8.8.8", "2001:200::1", "::"] {
+            if let Ok(res) = reader.lookup(probe.parse().expect("valid probe address")) {
+                res.decode::<Record<'_>>().map_err(invalid)?;
+            } else if reader.metadata().ip_version == 6 || !probe.contains(':') {
+                reader
+                    .lookup(probe.parse().expect("valid probe address"))
+                    .map_err(invalid)?;
+            }
+        }
+        Ok(Database {
+            path: path.to_path_buf(),
+            kind: reader.metadata().database_type.clone(),
+            reader,
+        })
+    }
+
+    /// Build time of the database (seconds since the epoch).
+    pub fn build_epoch(&self) -> u64 {
+        self.reader.metadata().build_epoch
+    }
+}
+
+#[derive(Deserialize)]
+struct IsoCode<'a> {
+    #[serde(borrow, default)]
+    iso_code: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct ContinentCode<'a> {
+    #[serde(borrow, default)]
+    code: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct LatLon {
+    #[serde(default)]
+    latitude: Option<f64>,
+    #[serde(default)]
+    longitude: Option<f64>,
+}
+
+/// The fields we read, in either layout. Strings borrow from the database: no allocation.
+#[derive(Deserialize)]
+struct Record<'a> {
+    #[serde(borrow, default)]
+    country: Option<IsoCode<'a>>,
+    #[serde(borrow, default)]
+    continent: Option<ContinentCode<'a>>,
+    #[serde(default)]
+    location: Option<LatLon>,
+    #[serde(default)]
+    autonomous_system_number: Option<u32>,
+    #[serde(borrow, default)]
+    country_code: Option<&'a str>,
+    #[serde(default)]
+    latitude: Option<f64>,
+    #[serde(default)]
+    longitude: Option<f64>,
+}
+
+/// The loaded databases.
+#[derive(Debug, Default)]
+pub struct Geo {
+    pub databases: Vec<Database>,
+}
+
+/// Bits of an address family.
+pub fn family_bits(addr: IpAddr) -> u8 {
+    match addr {
+        IpAddr::V4(_) => 32,
+        IpAddr::V6(_) => 128,
+    }
+}
+
+impl Geo {
+    /// Opens every database; all errors are returned.
+    pub fn open(paths: &[PathBuf]) -> Result<Geo, Vec<GeoError>> {
+        let mut dbs = Vec::new();
+        let mut errs = Vec::new();
+        for p in paths {
+            match Database::open(p) {
+                Ok(d) => dbs.push(d),
+                Err(e) => errs.push(e),
+            }
+        }
+        if errs.is_empty() {
+            Ok(Geo { databases: dbs })
+        } else {
+            Err(errs)
+        }
+    }
+
+    /// Locates an address. Never fails: a database error for one address counts as "not found".
+    pub fn locate(&self, addr: IpAddr) -> Location {
+        let mut loc = Location::default();
+        for db in &self.databases {
+            let Ok(res) = db.reader.lookup(addr) else {
+                continue;
+            };
+            let prefix = res.network().map(|n| n.prefix()).unwrap_or(0);
+            loc.prefix_len = loc.prefix_len.max(prefix);
+            let Ok(Some(rec)) = res.decode::<Record<'_>>() else {
+                continue;
+            };
+            loc.found = true;
+            let country = rec
+                .country
+                .and_then(|c| c.iso_code)
+                .or(rec.country_code)
+                .and_then(Code::new);
+            if loc.country.is_none() {
+                loc.country = country;
+            }
+            if loc.continent.is_none() {
+                loc.continent = rec.continent.and_then(|c| c.code).and_then(Code::new);
+            }
+            if loc.subdivision.is_none()
+                && let Some(cc) = country
+                && let Ok(Some(sub)) = res.decode_path::<&str>(&maxminddb::path!["subdivisions", 0, "iso_code"])
+            {
+                loc.subdivision = Code::new(&format_sub(cc, sub));
+            }
+            if loc.asn.is_none() {
+                loc.asn = rec.autonomous_system_number;
+            }
+            if loc.coords.is_none() {
+                let (lat, lon) = match rec.location {
+                    Some(l) => (l.latitude, l.longitude),
+                    None => (rec.latitude, rec.longitude),
+                };
+                if let (Some(lat), Some(lon)) = (lat, lon) {
+                    loc.coords = Some((lat, lon));
+                }
+            }
+        }
+        if let Some(info) = loc.country.and_then(|c| country(c.as_str())) {
+            if loc.continent.is_none() {
+                loc.continent = Some(info.continent);
+                loc.derived_continent = true;
+            }
+            if loc.coords.is_none() {
+                loc.coords = Some((info.lat, info.lon));
+                loc.centroid = true;
+            }
+        }
+        loc
+    }
+}
+
+fn format_sub(cc: Code, sub: &str) -> String {
+    let mut s = String::with_capacity(8);
+    s.push_str(cc.as_str());
+    s.push('-');
+    s.push_str(sub);
+    s
+}
+
+/// Every `*.mmdb` file in a directory, sorted; an absent directory gives none.
+pub fn databases_in(dir: &Path) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut v: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "mmdb"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Great-circle distance in kilometres (haversine, mean Earth radius).
+pub fn distance_km(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let (lat1, lon1) = (a.0.to_radians(), a.1.to_radians());
+    let (lat2, lon2) = (b.0.to_radians(), b.1.to_radians());
+    let h = ((lat2 - lat1) / 2.0).sin().powi(2)
+        + lat1.cos() * lat2.cos() * ((lon2 - lon1) / 2.0).sin().powi(2);
+    2.0 * 6371.0 * h.sqrt().min(1.0).asin()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_distance() {
+        assert_eq!(Code::new("us-ca").unwrap().as_str(), "US-CA");
+        assert!(Code::new("").is_none());
+        assert!(Code::new("toolongcode").is_none());
+        // Amsterdam – New York is about 5,860 km
+        let d = distance_km((52.37, 4.90), (40.71, -74.01));
+        assert!((d - 5860.0).abs() < 30.0, "{d}");
+        assert_eq!(distance_km((1.0, 2.0), (1.0, 2.0)), 0.0);
+    }
+
+    #[test]
+    fn country_table() {
+        let de = country("DE").unwrap();
+        assert_eq!(de.continent.as_str(), "EU");
+        assert!(de.lat > 45.0 && de.lat < 56.0);
+        assert_eq!(country("JP").unwrap().continent.as_str(), "AS");
+        assert!(country("ZZ").is_none());
+    }
+}
+
+#[cfg(test)]
+mod shipped {
+    use super::*;
+
+    /// The shipped DB-IP database locates well-known networks (flat layout, no continent: the
+    /// continent and the coordinates come from the country table).
+    #[test]
+    fn shipped_database_locates_real_addresses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("geodata/dbip-country.mmdb");
+        let geo = Geo::open(&[path]).map_err(|e| format!("{e:?}")).unwrap();
+        for (ip, cc, cont) in [
+            ("81.2.69.160", "GB", "EU"),
+            ("202.232.0.1", "JP", "AS"),
+            ("2001:200::1", "JP", "AS"),
+            ("200.160.0.1", "BR", "SA"),
+        ] {
+            let loc = geo.locate(ip.parse().unwrap());
+            assert!(loc.found, "{ip}");
+            assert_eq!(loc.country.unwrap().as_str(), cc, "{ip}");
+            assert_eq!(loc.continent.unwrap().as_str(), cont, "{ip}");
+            assert!(loc.derived_continent && loc.centroid);
+            assert!(loc.prefix_len > 0);
+        }
+        let private = geo.locate("10.1.2.3".parse().unwrap());
+        assert!(!private.found && private.country.is_none());
+    }
+}

@@ -9,7 +9,22 @@ pub mod engine;
 pub mod error;
 pub mod geo;
 pub mod model;
+pub mod pool;
+pub mod select;
 pub mod server;
 pub mod state;
 pub mod wire;
 pub mod zone;
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    /// A fresh directory per call: tests run in parallel and must not share files.
+    pub fn dir(tag: &str) -> std::path::PathBuf {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let d = std::env::temp_dir().join(format!("geosteer-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+}

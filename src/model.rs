@@ -30,7 +30,9 @@ impl Hasher for NameHasher {
     fn write(&mut self, bytes: &[u8]) {
         let mut chunks = bytes.chunks_exact(8);
         for c in &mut chunks {
-            self.add(u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]));
+            self.add(u64::from_le_bytes([
+                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
+            ]));
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
@@ -139,6 +141,8 @@ pub struct Node {
     pub rrsets: Vec<RRset>,
     /// A zone cut below the apex: this node holds NS records of a child zone.
     pub delegation: bool,
+    /// The pool (index into [`Zone::pools`]) that answers this name.
+    pub pool: Option<u32>,
 }
 
 impl Node {
@@ -164,6 +168,10 @@ pub struct Zone {
     pub negative_ttl: u32,
     /// The file the zone came from.
     pub file: std::path::PathBuf,
+    /// Datacenters named in the zone's pool file.
+    pub datacenters: Vec<crate::pool::Datacenter>,
+    /// Pools bound to names of this zone.
+    pub pools: Vec<crate::pool::Pool>,
 }
 
 impl Zone {
@@ -179,6 +187,44 @@ impl Zone {
         self.index
             .get(lc_name)
             .map(|&i| (i, &self.nodes[i as usize]))
+    }
+
+    /// An empty zone to fill with [`Zone::insert_node`].
+    pub fn new(apex: &[u8], file: &std::path::Path) -> Zone {
+        let mut z = Zone {
+            apex: apex.into(),
+            origin: name::to_text(apex),
+            nodes: Vec::new(),
+            index: NameMap::default(),
+            negative_ttl: 0,
+            file: file.to_path_buf(),
+            datacenters: Vec::new(),
+            pools: Vec::new(),
+        };
+        z.insert_node(apex);
+        z
+    }
+
+    /// The node of `lc_name` (below or at the apex), created if needed together with every
+    /// ancestor up to the apex: those are empty non-terminals (RFC 4592 §2.2.2).
+    pub fn insert_node(&mut self, lc_name: &[u8]) -> u32 {
+        if let Some(&i) = self.index.get(lc_name) {
+            return i;
+        }
+        // ancestors first, so every name between the apex and this one exists
+        if lc_name.len() > self.apex.len() {
+            let parent = &lc_name[lc_name[0] as usize + 1..];
+            self.insert_node(parent);
+        }
+        let i = self.nodes.len() as u32;
+        self.nodes.push(Node {
+            name: lc_name.into(),
+            rrsets: Vec::new(),
+            delegation: false,
+            pool: None,
+        });
+        self.index.insert(lc_name.into(), i);
+        i
     }
 
     /// The SOA RRset (validation guarantees it exists).

@@ -17,8 +17,7 @@ l1 CNAME l2\nl2 CNAME l1\nc CNAME a.b.ent\nd CNAME nowhere\n\
 cut NS ns.cut\ncut NS ns\nns.cut A 192.0.2.6\n";
 
 fn zones() -> ZoneSet {
-    let dir = std::env::temp_dir().join(format!("geosteer-engine-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::testutil::dir("engine");
     std::fs::write(dir.join("t.zone"), ZONE).unwrap();
     crate::zone::load_dir(&dir).unwrap()
 }

@@ -34,9 +34,12 @@ fn table() -> &'static [Option<Country>; 676] {
             if f.len() < 4 {
                 continue;
             }
-            if let (Some(i), Some(continent), Ok(lat), Ok(lon)) =
-                (index(f[0].as_bytes()), Code::new(f[1]), f[2].parse(), f[3].parse())
-            {
+            if let (Some(i), Some(continent), Ok(lat), Ok(lon)) = (
+                index(f[0].as_bytes()),
+                Code::new(f[1]),
+                f[2].parse(),
+                f[3].parse(),
+            ) {
                 t[i] = Some(Country {
                     continent,
                     lat,

@@ -29,7 +29,8 @@ impl Code {
     /// An upper-cased code, if it is 1–7 ASCII alphanumerics or dashes.
     pub fn new(s: &str) -> Option<Code> {
         let b = s.as_bytes();
-        if b.is_empty() || b.len() > 7 || !b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-') {
+        if b.is_empty() || b.len() > 7 || !b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+        {
             return None;
         }
         let mut bytes = [0u8; 7];
@@ -244,7 +245,8 @@ impl Geo {
             }
             if loc.subdivision.is_none()
                 && let Some(cc) = country
-                && let Ok(Some(sub)) = res.decode_path::<&str>(&maxminddb::path!["subdivisions", 0, "iso_code"])
+                && let Ok(Some(sub)) =
+                    res.decode_path::<&str>(&maxminddb::path!["subdivisions", 0, "iso_code"])
             {
                 loc.subdivision = Code::new(&format_sub(cc, sub));
             }

@@ -9,7 +9,7 @@ use hickory_proto::rr::{Name, RData};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 
 use crate::error::Problem;
-use crate::model::{Layout, NameMap, Node, RRset, Rdata, Zone, rtype};
+use crate::model::{Layout, RRset, Rdata, Zone, rtype};
 use crate::wire::name::{from_hickory, is_subdomain, to_text};
 use crate::zone::parse::RawRecord;
 
@@ -218,7 +218,7 @@ pub fn build_zone(
     if problems.len() > start {
         return None;
     }
-    Some(assemble(file, apex, origin_text, names, &cuts))
+    Some(assemble(file, apex, names, &cuts))
 }
 
 /// Turns validated records into nodes, adding empty non-terminals and resolving additional-section
@@ -226,38 +226,17 @@ pub fn build_zone(
 fn assemble(
     file: &Path,
     apex: Vec<u8>,
-    origin: String,
     names: BTreeMap<Vec<u8>, BTreeMap<u16, Vec<Rec>>>,
     cuts: &[Vec<u8>],
 ) -> Zone {
-    let mut nodes: Vec<Node> = Vec::with_capacity(names.len() + 1);
-    let mut index: NameMap<u32> = NameMap::default();
-    let mut add_node = |name: &[u8], nodes: &mut Vec<Node>| -> u32 {
-        if let Some(&i) = index.get(name) {
-            return i;
-        }
-        let i = nodes.len() as u32;
-        nodes.push(Node {
-            name: name.into(),
-            rrsets: Vec::new(),
-            delegation: name != &apex[..] && cuts.iter().any(|c| c == name),
-        });
-        index.insert(name.into(), i);
-        i
-    };
-    add_node(&apex, &mut nodes);
+    let mut zone = Zone::new(&apex, file);
     let mut targets: Vec<(u32, usize, Vec<Vec<u8>>)> = Vec::new();
     for (owner, types) in names {
-        // every ancestor up to the apex exists (empty non-terminals, RFC 4592 §2.2.2)
-        let mut p = 0;
-        while owner.len() - p > apex.len() {
-            add_node(&owner[p..], &mut nodes);
-            p += owner[p] as usize + 1;
-        }
-        let i = add_node(&owner, &mut nodes);
+        let i = zone.insert_node(&owner);
+        let node = &mut zone.nodes[i as usize];
+        node.delegation = cuts.iter().any(|c| c == &owner);
         for (t, recs) in types {
             let tg: Vec<Vec<u8>> = recs.iter().filter_map(|r| r.target.clone()).collect();
-            let node = &mut nodes[i as usize];
             if !tg.is_empty() {
                 targets.push((i, node.rrsets.len(), tg));
             }
@@ -275,6 +254,7 @@ fn assemble(
             });
         }
     }
+    let (nodes, index) = (&mut zone.nodes, &zone.index);
     for (node, set, tg) in targets {
         let found: Vec<u32> = tg
             .iter()
@@ -286,20 +266,12 @@ fn assemble(
             .collect();
         nodes[node as usize].rrsets[set].additional = found;
     }
-    let zone_soa = nodes[0].rrset(rtype::SOA).expect("validated");
-    let soa = &zone_soa.rdata[0];
+    let soa = &zone.nodes[0].rrset(rtype::SOA).expect("validated").rdata[0];
     let minimum = soa
         .bytes
         .get(soa.bytes.len().saturating_sub(4)..)
         .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
         .unwrap_or(0);
-    let negative_ttl = soa.ttl.min(minimum);
-    Zone {
-        apex: apex.into(),
-        origin,
-        nodes,
-        index,
-        negative_ttl,
-        file: file.to_path_buf(),
-    }
+    zone.negative_ttl = soa.ttl.min(minimum);
+    zone
 }

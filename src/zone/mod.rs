@@ -24,6 +24,30 @@ pub fn zone_files(dir: &Path) -> Result<Vec<PathBuf>, Problem> {
     Ok(files)
 }
 
+/// Pool files without a zone file beside them: mistakes worth reporting (a typo in a file name
+/// would otherwise silently turn steering off).
+fn orphan_pool_files(dir: &Path, zones: &[PathBuf]) -> Vec<Problem> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for p in rd.filter_map(|e| e.ok().map(|e| e.path())) {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if let Some(stem) = name.strip_suffix(".pools.toml")
+            && !zones
+                .iter()
+                .any(|z| z.file_stem().and_then(|s| s.to_str()) == Some(stem))
+        {
+            out.push(Problem::new(
+                &p,
+                0,
+                format!("no zone file {stem}.zone beside this pool file"),
+            ));
+        }
+    }
+    out
+}
+
 /// Reads, validates and builds every zone in `dir`.
 pub fn load_dir(dir: &Path) -> Result<ZoneSet, LoadError> {
     let mut problems = Vec::new();
@@ -38,13 +62,18 @@ pub fn load_dir(dir: &Path) -> Result<ZoneSet, LoadError> {
             "no *.zone files: there is nothing to serve",
         ));
     }
+    problems.extend(orphan_pool_files(dir, &files));
     let mut zones = Vec::new();
     let mut seen: HashMap<Box<[u8]>, PathBuf> = HashMap::new();
     for f in &files {
         let Some(text) = parse::read_zone_file(f, &mut problems) else {
             continue;
         };
-        if let Some(z) = build::build_zone(f, &text.origin, text.records, &mut problems) {
+        if let Some(mut z) = build::build_zone(f, &text.origin, text.records, &mut problems) {
+            let pools = crate::pool::load::pool_file_for(f);
+            if pools.is_file() {
+                crate::pool::load::attach(&mut z, &pools, &mut problems);
+            }
             if let Some(other) = seen.get(&z.apex) {
                 problems.push(Problem::new(
                     f,

@@ -265,7 +265,7 @@ fn origin_from_file_name(path: &Path) -> Result<Name, String> {
 }
 
 /// Parses a domain name, relative to `origin` unless it ends in a dot.
-fn parse_name(text: &str, origin: Option<&Name>) -> Result<Name, String> {
+pub(crate) fn parse_name(text: &str, origin: Option<&Name>) -> Result<Name, String> {
     if text == "@" {
         return origin
             .cloned()
@@ -462,8 +462,7 @@ mod tests {
     use super::*;
 
     fn read(text: &str) -> (Vec<RawRecord>, Vec<Problem>) {
-        let dir = std::env::temp_dir().join(format!("geosteer-parse-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::testutil::dir("parse");
         let path = dir.join(format!("t{}.example.zone", text.len()));
         std::fs::write(&path, text).unwrap();
         let mut problems = Vec::new();

@@ -1,0 +1,302 @@
+//! Selection rules, one by one, on pools compiled from a real pool file.
+
+use std::net::IpAddr;
+
+use super::*;
+use crate::geo::Code;
+use crate::model::ZoneSet;
+
+const ZONE: &str = "$ORIGIN p.test.\n$TTL 60\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n";
+
+const POOLS: &str = r#"
+version = 1
+[datacenters]
+ams = { location = [52.37, 4.90] }
+iad = { location = [38.95, -77.45] }
+sin = { location = [1.35, 103.82] }
+fra = { location = [50.11, 8.68], bias_km = -1000 }
+
+[pools.web]
+names = ["www"]
+ttl = 60
+ttl_degraded = 10
+max_answers = 1
+[pools.web.members]
+ams = [{ address = "192.0.2.10", weight = 3 }, "192.0.2.11"]
+iad = ["198.51.100.10", "2001:db8:b::10"]
+sin = ["203.0.113.10", "2001:db8:c::10"]
+fra = ["192.0.2.20"]
+[pools.web.route]
+default = ["iad", "ams"]
+continents = { EU = ["ams", "iad"], AS = ["nearest"], OC = [] }
+countries = { DE = [{ ams = 50, iad = 50 }, "sin"], JP = ["sin", "iad"] }
+subdivisions = { "US-CA" = ["sin", "iad"] }
+asns = { "64500" = ["iad"] }
+networks = { "10.0.0.0/8" = ["sin"], "10.1.0.0/16" = ["iad"] }
+
+[pools.near]
+names = ["near"]
+[pools.near.members]
+ams = ["192.0.2.10"]
+iad = ["198.51.100.10"]
+sin = ["203.0.113.10"]
+fra = ["192.0.2.20"]
+
+[pools.spread]
+names = ["spread"]
+max_answers = 2
+[pools.spread.members]
+ams = [{ address = "192.0.2.1", weight = 1 }, { address = "192.0.2.2", weight = 2 }, { address = "192.0.2.3", weight = 3 }, { address = "192.0.2.4", weight = 4 }]
+[pools.spread.route]
+default = ["ams"]
+
+[pools.cdn]
+names = ["static"]
+type = "CNAME"
+[pools.cdn.members]
+ams = ["eu.cdn.example.net."]
+iad = ["us.cdn.example.net."]
+[pools.cdn.route]
+default = ["iad"]
+continents = { EU = ["ams", "iad"] }
+"#;
+
+fn zones() -> ZoneSet {
+    let dir = crate::testutil::dir("select");
+    std::fs::write(dir.join("p.test.zone"), ZONE).unwrap();
+    std::fs::write(dir.join("p.test.pools.toml"), POOLS).unwrap();
+    crate::zone::load_dir(&dir).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn loc(continent: &str, country: &str) -> Location {
+    Location {
+        continent: Code::new(continent),
+        country: Code::new(country),
+        found: true,
+        prefix_len: 16,
+        ..Default::default()
+    }
+}
+
+struct Ask<'z> {
+    zones: &'z ZoneSet,
+}
+
+impl<'z> Ask<'z> {
+    fn pool(&self, name: &str) -> &'z crate::pool::Pool {
+        self.zones.zones[0]
+            .pools
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap()
+    }
+    fn go(
+        &self,
+        pool: &str,
+        family: Family,
+        addr: &str,
+        l: &Location,
+    ) -> (Option<String>, Vec<String>, Decision<'z>) {
+        let z = &self.zones.zones[0];
+        let p = self.pool(pool);
+        let addr: IpAddr = addr.parse().unwrap();
+        let c = Client {
+            addr,
+            loc: l,
+            key: client_key(addr),
+        };
+        let mut t = Vec::new();
+        let d = select(p, &z.datacenters, family, &c, &AllUp, Some(&mut t));
+        let dc = d.dc.map(|i| z.datacenters[p.dcs[i].dc].name.clone());
+        let picks = d.picks().map(|m| m.text.clone()).collect();
+        (dc, picks, d)
+    }
+}
+
+#[test]
+fn most_specific_rule_wins() {
+    let z = zones();
+    let a = Ask { zones: &z };
+    let dc = |addr: &str, l: Location| a.go("web", Family::V4, addr, &l).0.unwrap();
+    // network beats everything; the longest prefix wins
+    assert_eq!(dc("10.2.3.4", loc("EU", "DE")), "sin");
+    assert_eq!(dc("10.1.3.4", loc("EU", "DE")), "iad");
+    // ASN beats geography
+    let mut l = loc("EU", "GB");
+    l.asn = Some(64500);
+    assert_eq!(dc("192.0.2.99", l), "iad");
+    // subdivision beats country
+    let mut l = loc("NA", "US");
+    l.subdivision = Code::new("US-CA");
+    assert_eq!(dc("192.0.2.99", l), "sin");
+    // country beats continent
+    assert_eq!(dc("192.0.2.99", loc("AS", "JP")), "sin");
+    assert_eq!(dc("192.0.2.99", loc("EU", "GB")), "ams");
+    // no rule: default; an address in no database: default
+    assert_eq!(dc("192.0.2.99", loc("SA", "BR")), "iad");
+    assert_eq!(dc("192.0.2.99", Location::default()), "iad");
+}
+
+#[test]
+fn nearest_with_and_without_bias() {
+    let z = zones();
+    let a = Ask { zones: &z };
+    // continent AS routes to "nearest": Singapore for Thailand
+    let mut l = loc("AS", "TH");
+    l.coords = Some((15.0, 100.0));
+    assert_eq!(a.go("web", Family::V4, "192.0.2.9", &l).0.unwrap(), "sin");
+    // the pool "near" has no route: nearest. A client in Frankfurt is nearer to fra, but fra's
+    // bias of −1000 km pushes it behind ams
+    let mut l = loc("EU", "DE");
+    l.coords = Some((50.11, 8.68));
+    let (dc, _, _) = a.go("near", Family::V4, "192.0.2.9", &l);
+    assert_eq!(dc.unwrap(), "ams");
+    // from Lisbon, ams is 1,860 km and fra 1,900 km + 1000 bias: ams
+    // from Prague (ams 710 km, fra 410 km + 1000): ams; from Warsaw (ams 1,100, fra 890 + 1000): ams
+    // without bias (the pool "web" DE route is a split, so use coordinates near Frankfurt with
+    // a pool whose fra bias is zero): check the plain distance order on iad vs ams
+    let mut l = loc("NA", "US");
+    l.coords = Some((40.7, -74.0));
+    assert_eq!(a.go("near", Family::V4, "192.0.2.9", &l).0.unwrap(), "iad");
+    let mut l = loc("OC", "AU");
+    l.coords = Some((-33.9, 151.2));
+    assert_eq!(a.go("near", Family::V4, "192.0.2.9", &l).0.unwrap(), "sin");
+}
+
+#[test]
+fn geofence_failover_and_families() {
+    let z = zones();
+    let a = Ask { zones: &z };
+    let (dc, picks, d) = a.go("web", Family::V4, "192.0.2.9", &loc("OC", "NZ"));
+    assert_eq!((dc, picks.len(), d.outcome), (None, 0, Outcome::Geofence));
+    // AAAA: ams has no IPv6 members, so an EU client fails over to iad with the degraded TTL
+    let (dc, picks, d) = a.go("web", Family::V6, "192.0.2.9", &loc("EU", "GB"));
+    assert_eq!(dc.unwrap(), "iad");
+    assert_eq!(picks, ["2001:db8:b::10"]);
+    assert_eq!(d.ttl, 10);
+    let (_, _, d) = a.go("web", Family::V4, "192.0.2.9", &loc("EU", "GB"));
+    assert_eq!(d.ttl, 60);
+    // the pool "spread" only has IPv4: AAAA is NODATA
+    let (_, _, d) = a.go("spread", Family::V6, "192.0.2.9", &loc("EU", "GB"));
+    assert_eq!(d.outcome, Outcome::NoMembers);
+}
+
+#[test]
+fn cname_pools() {
+    let z = zones();
+    let a = Ask { zones: &z };
+    let (_, picks, _) = a.go("cdn", Family::Name, "192.0.2.9", &loc("EU", "FR"));
+    assert_eq!(picks, ["eu.cdn.example.net."]);
+    let (_, picks, _) = a.go("cdn", Family::Name, "192.0.2.9", &loc("NA", "US"));
+    assert_eq!(picks, ["us.cdn.example.net."]);
+}
+
+#[test]
+fn split_tiers_follow_their_percentages_and_stick() {
+    let z = zones();
+    let a = Ask { zones: &z };
+    let mut ams = 0;
+    for i in 0..20_000u32 {
+        let addr = format!("{}.{}.{}.7", 1 + (i >> 16) % 200, (i >> 8) & 255, i & 255);
+        let (dc, _, d) = a.go("web", Family::V4, &addr, &loc("EU", "DE"));
+        let again = a.go("web", Family::V4, &addr, &loc("EU", "DE")).0;
+        assert_eq!(dc, again, "sticky");
+        assert!(d.scope >= 24, "a sticky answer holds for the /24 only");
+        if dc.as_deref() == Some("ams") {
+            ams += 1;
+        }
+    }
+    let share = f64::from(ams) / 20_000.0;
+    assert!((share - 0.5).abs() < 0.02, "ams share {share}");
+}
+
+/// Acceptance 3: over 100,000 random clients each member's share of first answers is within two
+/// percentage points of its weight share.
+#[test]
+fn weighted_shares_over_100k_clients() {
+    let z = zones();
+    let a = Ask { zones: &z };
+    let pool = a.pool("spread");
+    let dcs = &z.zones[0].datacenters;
+    let mut counts = [0u32; 4];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let l = Location::default();
+    for _ in 0..100_000 {
+        x = mix(x);
+        let addr = IpAddr::V4(((x >> 32) as u32).into());
+        let c = Client {
+            addr,
+            loc: &l,
+            key: client_key(addr),
+        };
+        let d = select(pool, dcs, Family::V4, &c, &AllUp, None);
+        let first = d.picks().next().unwrap();
+        let i = (first
+            .text
+            .rsplit('.')
+            .next()
+            .unwrap()
+            .parse::<usize>()
+            .unwrap())
+            - 1;
+        counts[i] += 1;
+        assert_eq!(d.picks().count(), 2);
+    }
+    for (i, &c) in counts.iter().enumerate() {
+        let want = (i + 1) as f64 / 10.0;
+        let got = f64::from(c) / 100_000.0;
+        assert!(
+            (got - want).abs() < 0.02,
+            "member {} share {got}, weight share {want}",
+            i + 1
+        );
+    }
+}
+
+#[test]
+fn scope_covers_the_rule_and_avoids_more_specific_rules() {
+    let z = zones();
+    let a = Ask { zones: &z };
+    // matched 10.0.0.0/8 but 10.1.0.0/16 is inside it: 10.2.3.4 shares 14 bits with it
+    let (_, _, d) = a.go("web", Family::V4, "10.2.3.4", &Location::default());
+    assert_eq!(d.scope, 15);
+    let (_, _, d) = a.go("web", Family::V4, "10.1.3.4", &Location::default());
+    assert_eq!(d.scope, 16);
+    // geography: the database network (16 here) when one member answers
+    let (_, _, d) = a.go("web", Family::V4, "192.0.2.9", &loc("AS", "JP"));
+    assert_eq!(d.scope, 16);
+    // ...and at least the sticky /24 when the pick among several members depends on the client
+    let (_, _, d) = a.go("web", Family::V4, "192.0.2.9", &loc("EU", "GB"));
+    assert_eq!(d.scope, 24);
+    // only a default route and one member: the same for everyone
+    let (_, _, d) = a.go("cdn", Family::Name, "192.0.2.9", &Location::default());
+    assert_eq!(d.scope, 0);
+}
+
+#[test]
+fn the_trace_tells_the_whole_story() {
+    let z = zones();
+    let a = Ask { zones: &z };
+    let p = a.pool("web");
+    let l = loc("EU", "GB");
+    let addr: IpAddr = "192.0.2.9".parse().unwrap();
+    let c = Client {
+        addr,
+        loc: &l,
+        key: client_key(addr),
+    };
+    let mut t = Vec::new();
+    select(
+        p,
+        &z.zones[0].datacenters,
+        Family::V4,
+        &c,
+        &AllUp,
+        Some(&mut t),
+    );
+    let text = t.join("\n");
+    assert!(text.contains("route: continents EU matches"), "{text}");
+    assert!(text.contains("tiers: [ams, iad]"), "{text}");
+    assert!(text.contains("datacenter: ams"), "{text}");
+    assert!(text.contains("ttl 60, scope /24"), "{text}");
+}

@@ -9,7 +9,8 @@ use tokio::task::JoinSet;
 
 use crate::config::{Config, TransportKind};
 use crate::engine::Limits;
-use crate::error::LoadError;
+use crate::error::{LoadError, Problem};
+use crate::geo::{Geo, GeoError};
 use crate::model::ZoneSet;
 use crate::server::{tcp, udp};
 use crate::state::State;
@@ -32,15 +33,40 @@ pub enum ServeError {
     },
 }
 
-/// Loads what `serve` would serve (used by `check` too).
-pub fn load(config: &Config) -> Result<ZoneSet, LoadError> {
-    crate::zone::load_dir(&config.zones)
+/// Loads what `serve` would serve (used by `check` and `explain` too): the zones with their pools
+/// and the GeoIP databases. Every problem is reported.
+pub fn load(config: &Config) -> Result<(ZoneSet, Arc<Geo>), LoadError> {
+    let zones = crate::zone::load_dir(&config.zones);
+    let geo = Geo::open(&config.geoip).map_err(|errs| {
+        errs.into_iter()
+            .map(|e| {
+                let (path, msg) = match &e {
+                    GeoError::Read { path, .. } | GeoError::Invalid { path, .. } => {
+                        (path.clone(), e.to_string())
+                    }
+                };
+                let msg = msg
+                    .trim_start_matches(&format!("{}: ", path.display()))
+                    .to_string();
+                Problem::new(&path, 0, msg)
+            })
+            .collect::<Vec<_>>()
+    });
+    match (zones, geo) {
+        (Ok(z), Ok(g)) => Ok((z, Arc::new(g))),
+        (z, g) => {
+            let mut problems = z.err().map(|e| e.problems).unwrap_or_default();
+            problems.extend(g.err().unwrap_or_default());
+            Err(LoadError::sorted(problems))
+        }
+    }
 }
 
 /// The engine limits a config asks for.
 pub fn limits(config: &Config) -> Limits {
     Limits {
         udp_payload: config.udp_payload,
+        ecs: config.ecs,
     }
 }
 
@@ -65,11 +91,19 @@ async fn bind_pair(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), ServeEr
 
 /// Runs the server until SIGINT/SIGTERM (Ok) or a listener dies (Err).
 pub async fn serve(config: Config) -> Result<(), ServeError> {
-    let zones = load(&config)?;
+    let (zones, geo) = load(&config)?;
     for z in &zones.zones {
-        tracing::info!(zone = %z.origin, serial = z.serial(), names = z.nodes.len(), file = %z.file.display(), "zone loaded");
+        tracing::info!(zone = %z.origin, serial = z.serial(), names = z.nodes.len(), pools = z.pools.len(), file = %z.file.display(), "zone loaded");
     }
-    let state = State::new(zones, limits(&config));
+    for db in &geo.databases {
+        tracing::info!(file = %db.path.display(), kind = %db.kind, "GeoIP database loaded");
+    }
+    if geo.databases.is_empty() && zones.zones.iter().any(|z| !z.pools.is_empty()) {
+        tracing::warn!(
+            "pools are configured but no GeoIP database is loaded: every client follows network rules or the default route"
+        );
+    }
+    let state = State::new(zones, geo, limits(&config));
     let admin = match config.http {
         Some(addr) => {
             let l = TcpListener::bind(addr)

@@ -18,6 +18,7 @@ struct FileSpec {
     listen: Option<Vec<String>>,
     http: Option<String>,
     threads: Option<usize>,
+    geoip: Option<Vec<PathBuf>>,
     #[serde(default)]
     dns: DnsSpec,
 }
@@ -30,6 +31,7 @@ struct DnsSpec {
     tcp_idle_timeout: Option<String>,
     tcp_max_connections: Option<usize>,
     transport: Option<String>,
+    ecs: Option<bool>,
 }
 
 /// Validated configuration.
@@ -53,6 +55,10 @@ pub struct Config {
     pub tcp_max_connections: usize,
     /// Who owns the sockets.
     pub transport: TransportKind,
+    /// GeoIP databases (MaxMind format). Default: every `*.mmdb` in `./geodata`.
+    pub geoip: Vec<PathBuf>,
+    /// Use EDNS Client Subnet to locate clients.
+    pub ecs: bool,
 }
 
 /// Which socket loops feed the engine.
@@ -76,6 +82,8 @@ impl Default for Config {
             tcp_idle_timeout: Duration::from_secs(10),
             tcp_max_connections: 512,
             transport: TransportKind::Geosteer,
+            geoip: crate::geo::databases_in(Path::new("geodata")),
+            ecs: true,
         }
     }
 }
@@ -87,6 +95,7 @@ pub struct Overrides {
     pub listen: Vec<String>,
     pub http: Option<String>,
     pub threads: Option<usize>,
+    pub geoip: Vec<PathBuf>,
 }
 
 /// Parses durations like `10s`, `500ms`, `2m`, `1h`.
@@ -228,6 +237,14 @@ impl Config {
                 key_line("transport"),
                 format!("transport '{other}' is not one of \"geosteer\", \"hickory\""),
             )),
+        }
+        if let Some(e) = spec.dns.ecs {
+            c.ecs = e;
+        }
+        if !flags.geoip.is_empty() {
+            c.geoip = flags.geoip.clone();
+        } else if let Some(g) = spec.geoip {
+            c.geoip = g.into_iter().map(|p| base.join(p)).collect();
         }
         if let Some(n) = spec.dns.tcp_max_connections {
             c.tcp_max_connections = n.max(1);

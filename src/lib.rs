@@ -7,6 +7,7 @@ pub mod app;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod explain;
 pub mod geo;
 pub mod model;
 pub mod pool;

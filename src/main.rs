@@ -28,9 +28,12 @@ struct Common {
     /// TOML config file; flags given here override it
     #[arg(long, short = 'c')]
     config: Option<PathBuf>,
-    /// Directory of *.zone files (default ./zones)
+    /// Directory of *.zone files and their *.pools.toml (default ./zones)
     #[arg(long, short = 'z')]
     zones: Option<PathBuf>,
+    /// GeoIP database, MaxMind format (repeatable; default every *.mmdb in ./geodata)
+    #[arg(long, short = 'g')]
+    geoip: Vec<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -60,6 +63,25 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Explain the answer a client would get: GeoIP fields, route, tiers, datacenter, members, TTL, ECS scope
+    #[command(
+        after_help = "Examples:\n  geosteer explain --client 192.0.2.1 www.example.com\n  geosteer explain --client 198.51.100.7 --ecs 202.232.0.0/24 www.example.com AAAA"
+    )]
+    Explain {
+        #[command(flatten)]
+        common: Common,
+        /// The address the query comes from (a resolver, or the user's own)
+        #[arg(long)]
+        client: std::net::IpAddr,
+        /// An EDNS Client Subnet the resolver sends, as ADDRESS/PREFIX
+        #[arg(long)]
+        ecs: Option<String>,
+        /// The name asked for
+        name: String,
+        /// The type asked for (default A)
+        #[arg(default_value = "A")]
+        qtype: String,
+    },
     /// Print the version
     Version,
 }
@@ -79,11 +101,59 @@ fn init_logging(filter: &str) {
 fn load_config(common: &Common, flags: Overrides) -> Result<Config, ExitCode> {
     let flags = Overrides {
         zones: common.zones.clone(),
+        geoip: common.geoip.clone(),
         ..flags
     };
     Config::load(common.config.as_deref(), &flags).map_err(|e| {
         eprintln!("{e}");
         ExitCode::from(1)
+    })
+}
+
+fn explain_question(
+    client: std::net::IpAddr,
+    ecs: Option<&str>,
+    name: &str,
+    qtype: &str,
+) -> Result<geosteer::explain::Question, String> {
+    use std::str::FromStr;
+    let name = hickory_proto::rr::Name::from_str(name)
+        .map(|mut n| {
+            n.set_fqdn(true);
+            n
+        })
+        .map_err(|e| format!("'{name}' is not a domain name: {e}"))?;
+    let qtype = hickory_proto::rr::RecordType::from_str(&qtype.to_ascii_uppercase())
+        .map_err(|_| format!("'{qtype}' is not a record type"))?;
+    let ecs = match ecs {
+        None => None,
+        Some(s) => {
+            let net = geosteer::pool::Net::parse(s).or_else(|_| {
+                // accept host bits in a subnet given on the command line, as dig does
+                let (a, l) = s
+                    .split_once('/')
+                    .ok_or(format!("'{s}' is not ADDRESS/PREFIX"))?;
+                let addr: std::net::IpAddr =
+                    a.parse().map_err(|_| format!("'{a}' is not an address"))?;
+                let len: u8 = l
+                    .parse()
+                    .map_err(|_| format!("'{l}' is not a prefix length"))?;
+                if len > geosteer::geo::family_bits(addr) {
+                    return Err(format!("'{s}': prefix too long"));
+                }
+                Ok(geosteer::pool::Net {
+                    addr: geosteer::pool::mask(addr, len),
+                    len,
+                })
+            })?;
+            Some((net.addr, net.len))
+        }
+    };
+    Ok(geosteer::explain::Question {
+        name,
+        qtype,
+        client,
+        ecs,
     })
 }
 
@@ -100,21 +170,56 @@ fn main() -> ExitCode {
                 Err(code) => return code,
             };
             match geosteer::app::load(&config) {
-                Ok(zones) => {
+                Ok((zones, geo)) => {
                     for z in &zones.zones {
                         println!(
-                            "{}: zone {} serial {} ok ({} names)",
+                            "{}: zone {} serial {} ok ({} names, {} pools)",
                             z.file.display(),
                             z.origin,
                             z.serial(),
-                            z.nodes.len()
+                            z.nodes.len(),
+                            z.pools.len()
                         );
+                    }
+                    for db in &geo.databases {
+                        println!("{}: GeoIP database ok ({})", db.path.display(), db.kind);
                     }
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
                     eprintln!("{e}");
                     eprintln!("{} problem(s) found", e.problems.len());
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::Explain {
+            common,
+            client,
+            ecs,
+            name,
+            qtype,
+        } => {
+            let config = match load_config(&common, Overrides::default()) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let q = match explain_question(client, ecs.as_deref(), &name, &qtype) {
+                Ok(q) => q,
+                Err(m) => {
+                    eprintln!("{m}");
+                    return ExitCode::from(2);
+                }
+            };
+            match geosteer::app::load(&config) {
+                Ok((zones, geo)) => {
+                    let state =
+                        geosteer::state::State::new(zones, geo, geosteer::app::limits(&config));
+                    print!("{}", geosteer::explain::explain(&state.load(), &q));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
                     ExitCode::from(1)
                 }
             }

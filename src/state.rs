@@ -6,12 +6,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use arc_swap::ArcSwap;
 
 use crate::engine::{Limits, Source};
+use crate::geo::Geo;
 use crate::model::ZoneSet;
 
 /// Everything one query needs, immutable once built.
 #[derive(Debug)]
 pub struct Snapshot {
     pub zones: ZoneSet,
+    /// Shared between snapshots while the database files do not change.
+    pub geo: Arc<Geo>,
     pub limits: Limits,
     /// Increases by one with every installed snapshot.
     pub generation: u64,
@@ -21,6 +24,10 @@ impl Source for Snapshot {
     #[inline]
     fn zones(&self) -> &ZoneSet {
         &self.zones
+    }
+    #[inline]
+    fn geo(&self) -> &Geo {
+        &self.geo
     }
 }
 
@@ -34,10 +41,11 @@ pub struct State {
 
 impl State {
     /// Starts serving `zones`.
-    pub fn new(zones: ZoneSet, limits: Limits) -> Arc<State> {
+    pub fn new(zones: ZoneSet, geo: Arc<Geo>, limits: Limits) -> Arc<State> {
         Arc::new(State {
             current: ArcSwap::from_pointee(Snapshot {
                 zones,
+                geo,
                 limits,
                 generation: 1,
             }),
@@ -52,10 +60,11 @@ impl State {
     }
 
     /// Installs a new zone set; returns its generation.
-    pub fn install(&self, zones: ZoneSet, limits: Limits) -> u64 {
+    pub fn install(&self, zones: ZoneSet, geo: Arc<Geo>, limits: Limits) -> u64 {
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         self.current.store(Arc::new(Snapshot {
             zones,
+            geo,
             limits,
             generation,
         }));

@@ -26,13 +26,19 @@ fn diff_zones() -> std::path::PathBuf {
 
 #[test]
 fn shipped_example_over_udp_and_tcp() {
-    let s = Server::start(&["--zones", root().join("zones").to_str().unwrap()]);
-    let m = ask(s.addr, "www.example.com", RecordType::A);
+    let s = Server::start(&[
+        "--zones",
+        root().join("zones").to_str().unwrap(),
+        "--geoip",
+        root().join("geodata/dbip-country.mmdb").to_str().unwrap(),
+    ]);
+    let m = ask(s.addr, "api.example.com", RecordType::A);
     assert_eq!(m.metadata.response_code, ResponseCode::NoError);
     assert!(m.metadata.authoritative);
-    assert_eq!(m.answers.len(), 1);
-    assert_eq!(m.answers[0].data, RData::A("192.0.2.100".parse().unwrap()));
+    assert_eq!(m.answers.len(), 2);
+    assert_eq!(m.answers[0].data, RData::A("192.0.2.10".parse().unwrap()));
 
+    // www is a pool: 127.0.0.1 has no location, so the datacenters' order decides (ams)
     let t = parse(&tcp_raw(
         s.addr,
         &query(7, "www.example.com", RecordType::AAAA, None),
@@ -40,8 +46,11 @@ fn shipped_example_over_udp_and_tcp() {
     assert_eq!(t.metadata.id, 7);
     assert_eq!(
         t.answers[0].data,
-        RData::AAAA("2001:db8::100".parse().unwrap())
+        RData::AAAA("2001:db8:a::10".parse().unwrap())
     );
+    let m = ask(s.addr, "www.example.com", RecordType::A);
+    assert_eq!(m.answers.len(), 2, "max_answers = 2");
+    assert!(m.answers.iter().all(|r| r.ttl == 60));
 
     let nx = ask(s.addr, "nope.example.com", RecordType::A);
     assert_eq!(nx.metadata.response_code, ResponseCode::NXDomain);

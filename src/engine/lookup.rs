@@ -2,8 +2,13 @@
 //! chains, RFC 8482 ANY). The result is a list of RRsets per section, collected into a fixed-size
 //! array: no allocation.
 
+use std::net::IpAddr;
+
 use crate::engine::rcode;
-use crate::model::{Node, RRset, Zone, ZoneSet, rtype};
+use crate::geo::{Geo, Location};
+use crate::model::{Layout, Node, RRset, Rdata, Zone, ZoneSet, rtype};
+use crate::pool::{Family, MAX_ANSWERS, PoolKind};
+use crate::select::{self, AllUp, Client, Outcome};
 use crate::wire::encode::Section;
 use crate::wire::name::label_offsets;
 
@@ -14,13 +19,51 @@ pub const MAX_CHAIN: usize = 8;
 /// Capacity of [`Parts`]. Beyond it, further (additional-section) RRsets are left out.
 const MAX_PARTS: usize = 64;
 
+/// The records of one part: a zone RRset, or members a pool picked.
+#[derive(Debug, Clone, Copy)]
+pub enum Data<'a> {
+    Set(&'a RRset),
+    Picks {
+        rtype: u16,
+        layout: Layout,
+        rdata: [Option<&'a Rdata>; MAX_ANSWERS],
+    },
+}
+
+impl<'a> Data<'a> {
+    /// The RR type.
+    pub fn rtype(&self) -> u16 {
+        match self {
+            Data::Set(s) => s.rtype,
+            Data::Picks { rtype, .. } => *rtype,
+        }
+    }
+
+    /// How RDATA names compress.
+    pub fn layout(&self) -> Layout {
+        match self {
+            Data::Set(s) => s.layout,
+            Data::Picks { layout, .. } => *layout,
+        }
+    }
+
+    /// The records.
+    pub fn rdata(&self) -> impl Iterator<Item = &'a Rdata> + 'a {
+        let (set, picks): (&'a [Rdata], [Option<&'a Rdata>; MAX_ANSWERS]) = match *self {
+            Data::Set(s) => (&s.rdata, [None; MAX_ANSWERS]),
+            Data::Picks { rdata, .. } => (&[], rdata),
+        };
+        set.iter().chain(picks.into_iter().flatten())
+    }
+}
+
 /// One RRset placed in a response section.
 #[derive(Debug, Clone, Copy)]
 pub struct Part<'a> {
     pub section: Section,
     /// Owner name in wire format (lower case, or the question's own bytes).
     pub owner: &'a [u8],
-    pub set: &'a RRset,
+    pub data: Data<'a>,
     /// TTL to use instead of the records' own (the negative TTL of an SOA).
     pub ttl: Option<u32>,
     /// Leaving it out makes the response truncated (glue of a referral).
@@ -49,10 +92,13 @@ impl<'a> Parts<'a> {
     }
 
     fn push(&mut self, p: Part<'a>) {
-        let dup = self.iter().any(|o| {
-            o.section == p.section
-                && std::ptr::eq(o.set, p.set)
-                && o.owner.eq_ignore_ascii_case(p.owner)
+        let dup = self.iter().any(|o| match (o.data, p.data) {
+            (Data::Set(a), Data::Set(b)) => {
+                o.section == p.section
+                    && std::ptr::eq(a, b)
+                    && o.owner.eq_ignore_ascii_case(p.owner)
+            }
+            _ => false,
         });
         if !dup && self.len < MAX_PARTS {
             self.items[self.len] = Some(p);
@@ -64,7 +110,7 @@ impl<'a> Parts<'a> {
         self.push(Part {
             section,
             owner,
-            set,
+            data: Data::Set(set),
             ttl: None,
             required: false,
         });
@@ -144,7 +190,7 @@ fn negative<'a>(parts: &mut Parts<'a>, zone: &'a Zone) {
     parts.push(Part {
         section: Section::Authority,
         owner: &zone.apex,
-        set: zone.soa(),
+        data: Data::Set(zone.soa()),
         ttl: Some(zone.negative_ttl),
         required: false,
     });
@@ -159,13 +205,114 @@ fn additional<'a>(parts: &mut Parts<'a>, zone: &'a Zone, set: &'a RRset, require
                 parts.push(Part {
                     section: Section::Additional,
                     owner: &node.name,
-                    set: s,
+                    data: Data::Set(s),
                     ttl: None,
                     required,
                 });
             }
         }
     }
+}
+
+/// Who is asking, for pool answers: the address that locates the client and, once a pool needed
+/// it, the location. Also collects the ECS scope of the answer.
+pub struct ClientCtx<'g> {
+    pub addr: IpAddr,
+    pub geo: &'g Geo,
+    loc: Option<Location>,
+    /// Largest scope any pool decision of this answer asked for; `None`: no pool was involved.
+    pub scope: Option<u8>,
+}
+
+impl<'g> ClientCtx<'g> {
+    /// A client located (lazily) through `geo`.
+    pub fn new(addr: IpAddr, geo: &'g Geo) -> Self {
+        ClientCtx {
+            addr,
+            geo,
+            loc: None,
+            scope: None,
+        }
+    }
+
+    /// The client's location, looked up on first use only: static answers never pay for it.
+    pub fn location(&mut self) -> &Location {
+        let (geo, addr) = (self.geo, self.addr);
+        self.loc.get_or_insert_with(|| geo.locate(addr))
+    }
+}
+
+/// What a pool answered for one name.
+enum PoolAnswer<'a> {
+    /// Records to put in the answer section (for a CNAME pool: the CNAME, whose target is the
+    /// second value).
+    Records(Part<'a>, Option<&'a [u8]>),
+    /// No records of the asked type: NODATA.
+    NoData,
+    /// Not a pool question (another type at a pool name): answer from the zone data.
+    NotPool,
+}
+
+fn pool_answer<'a>(
+    zone: &'a Zone,
+    node: &'a Node,
+    owner: &'a [u8],
+    qtype: u16,
+    ctx: &mut ClientCtx<'_>,
+) -> PoolAnswer<'a> {
+    let Some(pi) = node.pool else {
+        return PoolAnswer::NotPool;
+    };
+    let pool = &zone.pools[pi as usize];
+    let (family, rt, layout) = match (pool.kind, qtype) {
+        (PoolKind::Cname, _) => (Family::Name, rtype::CNAME, Layout::Name),
+        (PoolKind::Address, rtype::A) => (Family::V4, rtype::A, Layout::Raw),
+        (PoolKind::Address, rtype::AAAA) => (Family::V6, rtype::AAAA, Layout::Raw),
+        // RFC 8482: one RRset for ANY; the IPv4 answer if the pool has one
+        (PoolKind::Address, rtype::ANY) => {
+            if pool.dcs.iter().any(|d| !d.v4.is_empty()) {
+                (Family::V4, rtype::A, Layout::Raw)
+            } else {
+                (Family::V6, rtype::AAAA, Layout::Raw)
+            }
+        }
+        _ => return PoolAnswer::NotPool,
+    };
+    let addr = ctx.addr;
+    let key = select::client_key(addr);
+    let loc = *ctx.location();
+    let client = Client {
+        addr,
+        loc: &loc,
+        key,
+    };
+    let d = select::select(pool, &zone.datacenters, family, &client, &AllUp, None);
+    ctx.scope = Some(ctx.scope.unwrap_or(0).max(d.scope));
+    if d.outcome != Outcome::Answer {
+        return PoolAnswer::NoData;
+    }
+    let mut rdata = [None; MAX_ANSWERS];
+    for (slot, m) in rdata.iter_mut().zip(d.picks()) {
+        *slot = Some(&m.rdata);
+    }
+    let target = match pool.kind {
+        PoolKind::Cname => rdata[0].map(|r| &r.bytes[..]),
+        PoolKind::Address => None,
+    };
+    PoolAnswer::Records(
+        Part {
+            section: Section::Answer,
+            owner,
+            data: Data::Picks {
+                rtype: rt,
+                layout,
+                rdata,
+            },
+            ttl: Some(d.ttl),
+            required: false,
+        },
+        target,
+    )
 }
 
 /// Resolves a question. `qname` is the name as received (used as the owner of the first answer so
@@ -175,6 +322,7 @@ pub fn resolve<'a>(
     qname: &'a [u8],
     qname_lc: &[u8],
     qtype: u16,
+    ctx: &mut ClientCtx<'_>,
     parts: &mut Parts<'a>,
 ) -> Resolution {
     let Some(mut zone) = zones.find(qname_lc) else {
@@ -216,7 +364,7 @@ pub fn resolve<'a>(
                 parts.push(Part {
                     section: Section::Authority,
                     owner: &cut.name,
-                    set: ns,
+                    data: Data::Set(ns),
                     ttl: None,
                     required: false,
                 });
@@ -228,6 +376,31 @@ pub fn resolve<'a>(
                 };
             }
             Found::Node(node) => {
+                match pool_answer(zone, node, owner, qtype, ctx) {
+                    PoolAnswer::NotPool => {}
+                    PoolAnswer::NoData => {
+                        negative(parts, zone);
+                        return ok();
+                    }
+                    PoolAnswer::Records(part, None) => {
+                        parts.push(part);
+                        return ok();
+                    }
+                    PoolAnswer::Records(part, Some(target)) => {
+                        parts.push(part);
+                        if qtype == rtype::CNAME || qtype == rtype::ANY {
+                            return ok();
+                        }
+                        match follow(zones, &mut chain, &mut hops, owner, target) {
+                            Some(z) => {
+                                zone = z;
+                                owner = target;
+                                continue;
+                            }
+                            None => return ok(),
+                        }
+                    }
+                }
                 if qtype == rtype::ANY {
                     // RFC 8482 §4.1: one RRset is enough; a name with none is NODATA
                     match node.rrsets.first() {
@@ -246,15 +419,9 @@ pub fn resolve<'a>(
                     return ok();
                 };
                 parts.add(Section::Answer, owner, cname);
-                chain[hops] = owner;
                 let target: &'a [u8] = &cname.rdata[0].bytes;
-                hops += 1;
-                let looped = chain[..hops].iter().any(|c| c.eq_ignore_ascii_case(target));
-                if looped || hops == MAX_CHAIN {
-                    return ok();
-                }
                 // follow the chain into any zone we serve; outside them the resolver goes on
-                match zones.find(target) {
+                match follow(zones, &mut chain, &mut hops, owner, target) {
                     Some(z) => zone = z,
                     None => return ok(),
                 }
@@ -262,6 +429,26 @@ pub fn resolve<'a>(
             }
         }
     }
+}
+
+/// One more link of a CNAME chain: the zone to continue in, or `None` when the chain ends here
+/// (a loop, too long, or a target outside every zone we serve, which the resolver follows).
+fn follow<'a>(
+    zones: &'a ZoneSet,
+    chain: &mut [&'a [u8]; MAX_CHAIN],
+    hops: &mut usize,
+    owner: &'a [u8],
+    target: &'a [u8],
+) -> Option<&'a Zone> {
+    chain[*hops] = owner;
+    *hops += 1;
+    let looped = chain[..*hops]
+        .iter()
+        .any(|c| c.eq_ignore_ascii_case(target));
+    if looped || *hops == MAX_CHAIN {
+        return None;
+    }
+    zones.find(target)
 }
 
 fn ok() -> Resolution {

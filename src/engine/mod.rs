@@ -9,11 +9,13 @@ mod lookup;
 
 use std::net::SocketAddr;
 
+use crate::geo::Geo;
 use crate::model::{ZoneSet, rtype};
+use crate::wire::ecs::{self, Ecs};
 use crate::wire::encode::{Section, Writer};
 use crate::wire::query::{self, ParseError, Query};
 
-pub use lookup::{Parts, Resolution, resolve};
+pub use lookup::{ClientCtx, Parts, Resolution, resolve};
 
 /// Response codes used by the engine (RFC 1035, RFC 6891).
 pub mod rcode {
@@ -44,11 +46,17 @@ pub struct Limits {
     /// Largest UDP response we send, whatever the client advertises (RFC 9715 suggests 1232 to
     /// avoid IP fragmentation). Also the payload size we advertise in our OPT record.
     pub udp_payload: u16,
+    /// Use the EDNS Client Subnet option to locate clients (and echo it). When off, the option is
+    /// ignored and clients are located by the packet's source address.
+    pub ecs: bool,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { udp_payload: 1232 }
+        Limits {
+            udp_payload: 1232,
+            ecs: true,
+        }
     }
 }
 
@@ -65,11 +73,21 @@ pub enum Outcome {
 pub trait Source {
     /// The zones.
     fn zones(&self) -> &ZoneSet;
+    /// The GeoIP databases.
+    fn geo(&self) -> &Geo;
 }
+
+/// No databases: every client is unlocated.
+static NO_GEO: Geo = Geo {
+    databases: Vec::new(),
+};
 
 impl Source for ZoneSet {
     fn zones(&self) -> &ZoneSet {
         self
+    }
+    fn geo(&self) -> &Geo {
+        &NO_GEO
     }
 }
 
@@ -78,7 +96,7 @@ pub fn respond(
     src: &impl Source,
     limits: &Limits,
     packet: &[u8],
-    _client: SocketAddr,
+    client: SocketAddr,
     transport: Transport,
     out: &mut Vec<u8>,
 ) -> Outcome {
@@ -115,7 +133,37 @@ pub fn respond(
             out,
         );
     }
-    answer(src.zones(), limits, &q, transport, out)
+    // EDNS Client Subnet: a malformed option is FORMERR (RFC 7871 §6), and so are two of them
+    let mut subnet = None;
+    if limits.ecs
+        && let Some(e) = q.edns
+    {
+        for (code, data) in e.option_iter() {
+            if code != ecs::CODE {
+                continue;
+            }
+            match (subnet, ecs::parse(data)) {
+                (None, Ok(s)) => subnet = Some(s),
+                _ => {
+                    return error_reply(
+                        packet,
+                        Some(12 + q.question.len()),
+                        true,
+                        rcode::FORMERR,
+                        limits,
+                        out,
+                    );
+                }
+            }
+        }
+    }
+    // a /0 subnet says "do not use my address": locate by the packet's source, scope 0
+    let addr = match subnet {
+        Some(s) if s.source_prefix > 0 => s.addr,
+        _ => client.ip(),
+    };
+    let mut ctx = ClientCtx::new(addr, src.geo());
+    answer(src.zones(), limits, &q, subnet, &mut ctx, transport, out)
 }
 
 /// The size limit for a response, before the OPT record.
@@ -148,26 +196,36 @@ fn push_opt(out: &mut Vec<u8>, limits: &Limits, ext_rcode: u8, dnssec_ok: bool) 
     ]);
 }
 
+#[allow(clippy::too_many_arguments)]
 fn answer(
     zones: &ZoneSet,
     limits: &Limits,
     q: &Query<'_>,
+    subnet: Option<Ecs<'_>>,
+    ctx: &mut ClientCtx<'_>,
     transport: Transport,
     out: &mut Vec<u8>,
 ) -> Outcome {
     let mut parts = Parts::new();
-    let res = resolve(zones, q.qname, q.qname_lc(), q.qtype, &mut parts);
+    let res = resolve(zones, q.qname, q.qname_lc(), q.qtype, ctx, &mut parts);
 
     let edns = q.edns;
     let mut limit = size_limit(edns.map(|e| e.payload), limits, transport);
     if edns.is_some() {
-        limit -= OPT_LEN;
+        limit -= OPT_LEN + subnet.map_or(0, |s| s.echo_len());
     }
     let flags = response_flags(q.header.flags_hi, q.header.flags_lo, res.aa, res.rcode);
     let mut w = Writer::new(out, q.header.id, flags, Some((q.qname, q.question)), limit);
     for section in [Section::Answer, Section::Authority, Section::Additional] {
         for p in parts.iter().filter(|p| p.section == section) {
-            let written = w.rrset(section, p.owner, p.set, p.ttl);
+            let written = w.rrset(
+                section,
+                p.owner,
+                p.data.rtype(),
+                p.data.layout(),
+                p.data.rdata(),
+                p.ttl,
+            );
             if !written && p.required {
                 // glue that the referral needs did not fit (RFC 9471): the client must retry on TCP
                 w.set_truncated();
@@ -178,6 +236,18 @@ fn answer(
     let out = w.finish(u16::from(edns.is_some()));
     if let Some(e) = edns {
         push_opt(out, limits, 0, e.dnssec_ok);
+        if let Some(s) = subnet {
+            // the scope: how far this answer holds; 0 when no pool decided anything
+            let scope = if s.source_prefix == 0 {
+                0
+            } else {
+                ctx.scope.unwrap_or(0)
+            };
+            let at = out.len();
+            s.write_echo(out, scope);
+            let rdlen = (out.len() - at) as u16;
+            out[at - 2..at].copy_from_slice(&rdlen.to_be_bytes());
+        }
     }
     Outcome::Reply {
         rcode: res.rcode,

@@ -277,6 +277,67 @@ impl Geo {
     }
 }
 
+impl Geo {
+    /// What each database says about an address, for `geosteer explain`.
+    pub fn describe(&self, addr: IpAddr) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.databases.is_empty() {
+            out.push("no GeoIP database is loaded".to_string());
+        }
+        for db in &self.databases {
+            let name = db.path.display();
+            let Ok(res) = db.reader.lookup(addr) else {
+                out.push(format!("{name}: lookup failed"));
+                continue;
+            };
+            let net = res
+                .network()
+                .map(|n| format!("{}/{}", n.network(), n.prefix()))
+                .unwrap_or_else(|_| "?".into());
+            match res.decode::<Record<'_>>() {
+                Ok(Some(r)) => {
+                    let mut f = Vec::new();
+                    if let Some(c) = r.country.and_then(|c| c.iso_code).or(r.country_code) {
+                        f.push(format!("country {c}"));
+                    }
+                    if let Some(c) = r.continent.and_then(|c| c.code) {
+                        f.push(format!("continent {c}"));
+                    }
+                    if let Ok(Some(s)) =
+                        res.decode_path::<&str>(&maxminddb::path!["subdivisions", 0, "iso_code"])
+                    {
+                        f.push(format!("subdivision {s}"));
+                    }
+                    if let Some(a) = r.autonomous_system_number {
+                        f.push(format!("AS{a}"));
+                    }
+                    let (lat, lon) = match r.location {
+                        Some(l) => (l.latitude, l.longitude),
+                        None => (r.latitude, r.longitude),
+                    };
+                    if let (Some(lat), Some(lon)) = (lat, lon) {
+                        f.push(format!("location {lat:.2}, {lon:.2}"));
+                    }
+                    out.push(format!(
+                        "{name} ({}): network {net}: {}",
+                        db.kind,
+                        if f.is_empty() {
+                            "no fields we use".to_string()
+                        } else {
+                            f.join(", ")
+                        }
+                    ));
+                }
+                _ => out.push(format!(
+                    "{name} ({}): not found (the empty network {net})",
+                    db.kind
+                )),
+            }
+        }
+        out
+    }
+}
+
 fn format_sub(cc: Code, sub: &str) -> String {
     let mut s = String::with_capacity(8);
     s.push_str(cc.as_str());

@@ -3,7 +3,7 @@
 //! The compression table is a fixed array on the stack: names that do not fit in it are simply
 //! written uncompressed, so encoding never allocates once the output buffer has grown to size.
 
-use crate::model::{Layout, RRset};
+use crate::model::{Layout, Rdata};
 use crate::wire::name::wire_len;
 
 /// Number of name suffixes remembered for compression. Responses of an authoritative server rarely
@@ -166,7 +166,9 @@ impl<'a, 'b> Writer<'a, 'b> {
         &mut self,
         section: Section,
         owner: &'a [u8],
-        set: &'a RRset,
+        rtype: u16,
+        layout: Layout,
+        rdata: impl IntoIterator<Item = &'a Rdata>,
         ttl: Option<u32>,
     ) -> bool {
         if self.truncated {
@@ -174,13 +176,15 @@ impl<'a, 'b> Writer<'a, 'b> {
         }
         let start = self.out.len();
         let table_len = self.table_len;
-        for rd in &set.rdata {
+        let mut n = 0;
+        for rd in rdata {
+            n += 1;
             self.name(owner);
-            self.out.extend_from_slice(&set.rtype.to_be_bytes());
+            self.out.extend_from_slice(&rtype.to_be_bytes());
             self.out.extend_from_slice(&1u16.to_be_bytes());
             self.out
                 .extend_from_slice(&ttl.unwrap_or(rd.ttl).to_be_bytes());
-            self.rdata(set.layout, &rd.bytes);
+            self.rdata(layout, &rd.bytes);
         }
         if self.out.len() > self.limit {
             // roll back: no partial RRsets, and forget compression targets that are gone
@@ -191,7 +195,7 @@ impl<'a, 'b> Writer<'a, 'b> {
             }
             return false;
         }
-        self.counts[section as usize] += set.rdata.len() as u16;
+        self.counts[section as usize] += n;
         true
     }
 
@@ -212,7 +216,7 @@ impl<'a, 'b> Writer<'a, 'b> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Rdata;
+    use crate::model::RRset;
 
     fn set(rtype: u16, layout: Layout, rdata: &[&[u8]]) -> RRset {
         RRset {
@@ -236,7 +240,7 @@ mod tests {
         let cname = set(5, Layout::Name, &[b"\x03web\x07example\x03com\x00"]);
         let mut buf = Vec::new();
         let mut w = Writer::new(&mut buf, 1, 0x8400, Some((q, &question)), 512);
-        assert!(w.rrset(Section::Answer, q, &cname, None));
+        assert!(w.rrset(Section::Answer, q, 5, cname.layout, &cname.rdata, None));
         let out = w.finish(0).clone();
         // header 12 + question 21 + owner pointer 2 + type/class/ttl/len 10 + "web" + pointer 6
         assert_eq!(out.len(), 12 + 21 + 2 + 10 + 6);
@@ -255,7 +259,7 @@ mod tests {
         let txt = set(16, Layout::Raw, &[&big, &big, &big]);
         let mut buf = Vec::new();
         let mut w = Writer::new(&mut buf, 1, 0x8400, Some((q, &question)), 512);
-        assert!(!w.rrset(Section::Answer, q, &txt, None));
+        assert!(!w.rrset(Section::Answer, q, 16, txt.layout, &txt.rdata, None));
         assert!(w.truncated());
         let out = w.finish(0).clone();
         assert_eq!(out.len(), 12 + question.len());

@@ -2,6 +2,7 @@
 //! allocation. hickory-proto does the heavy lifting at load time (parsing RDATA from zone files,
 //! encoding it once); this module only moves bytes.
 
+pub mod ecs;
 pub mod encode;
 pub mod name;
 pub mod query;

@@ -2,18 +2,25 @@
 //! watches `engine::respond` answer every shape of query.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use geosteer::engine::{Limits, Transport, respond};
 
 struct Counting;
 
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    // per thread: the tests run in parallel and must not count each other's allocations
+    static ALLOCS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn allocs() -> usize {
+    ALLOCS.with(|c| c.get())
+}
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
         unsafe { System.alloc(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
@@ -58,7 +65,7 @@ fn respond_does_not_allocate() {
     .map(|(n, t)| query(n, *t))
     .collect();
     let mut out = Vec::with_capacity(65_535);
-    let before = ALLOCS.load(Ordering::SeqCst);
+    let before = allocs();
     for _ in 0..100 {
         for p in &packets {
             respond(
@@ -79,6 +86,53 @@ fn respond_does_not_allocate() {
             );
         }
     }
-    let after = ALLOCS.load(Ordering::SeqCst);
+    let after = allocs();
     assert_eq!(after - before, 0, "allocations on the query path");
+}
+
+/// The same with GeoIP and EDNS Client Subnet: locating a client and choosing pool members
+/// allocates nothing either.
+#[test]
+fn geo_answers_do_not_allocate() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let zones = geosteer::zone::load_dir(&root.join("zones")).unwrap();
+    let geo = geosteer::geo::Geo::open(&[root.join("geodata/dbip-country.mmdb")]).unwrap();
+    let state = geosteer::state::State::new(zones, std::sync::Arc::new(geo), Limits::default());
+    let snap = state.load();
+    let client: SocketAddr = "192.0.2.1:1".parse().unwrap();
+    let mut packets = Vec::new();
+    for (subnet, family) in [
+        ([202u8, 232, 0, 0], 1u16),
+        ([81, 2, 69, 0], 1),
+        ([8, 8, 8, 0], 1),
+        ([10, 1, 2, 0], 1),
+    ] {
+        for (name, t) in [
+            ("www.example.com", 1u16),
+            ("example.com", 28),
+            ("assets.example.com", 1),
+            ("cdn.example.com", 1),
+        ] {
+            let mut p = query(name, t);
+            // replace the empty OPT with one carrying ECS /24
+            p.truncate(p.len() - 2);
+            p.extend([0, 11, 0, 8, 0, 7]);
+            p.extend(family.to_be_bytes());
+            p.extend([24, 0, subnet[0], subnet[1], subnet[2]]);
+            packets.push(p);
+        }
+    }
+    let mut out = Vec::with_capacity(65_535);
+    for p in &packets {
+        respond(&**snap, &snap.limits, p, client, Transport::Udp, &mut out);
+    }
+    let before = allocs();
+    for _ in 0..100 {
+        for p in &packets {
+            respond(&**snap, &snap.limits, p, client, Transport::Udp, &mut out);
+            assert_eq!(out[3] & 0x0f, 0, "NOERROR");
+        }
+    }
+    let after = allocs();
+    assert_eq!(after - before, 0, "allocations on the geo query path");
 }

@@ -43,6 +43,20 @@ impl Code {
         })
     }
 
+    /// `CC-SUB` from a country and a subdivision code, without allocating.
+    pub fn subdivision(country: Code, sub: &str) -> Option<Code> {
+        let mut buf = [0u8; 7];
+        let cc = country.as_str().as_bytes();
+        let n = cc.len() + 1 + sub.len();
+        if n > buf.len() {
+            return None;
+        }
+        buf[..cc.len()].copy_from_slice(cc);
+        buf[cc.len()] = b'-';
+        buf[cc.len() + 1..n].copy_from_slice(sub.as_bytes());
+        Code::new(std::str::from_utf8(&buf[..n]).ok()?)
+    }
+
     /// The code as text.
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("")
@@ -248,7 +262,7 @@ impl Geo {
                 && let Ok(Some(sub)) =
                     res.decode_path::<&str>(&maxminddb::path!["subdivisions", 0, "iso_code"])
             {
-                loc.subdivision = Code::new(&format_sub(cc, sub));
+                loc.subdivision = Code::subdivision(cc, sub);
             }
             if loc.asn.is_none() {
                 loc.asn = rec.autonomous_system_number;
@@ -336,14 +350,6 @@ impl Geo {
         }
         out
     }
-}
-
-fn format_sub(cc: Code, sub: &str) -> String {
-    let mut s = String::with_capacity(8);
-    s.push_str(cc.as_str());
-    s.push('-');
-    s.push_str(sub);
-    s
 }
 
 /// Every `*.mmdb` file in a directory, sorted; an absent directory gives none.

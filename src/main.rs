@@ -257,7 +257,7 @@ fn main() -> ExitCode {
             match rt.block_on(geosteer::app::serve(config)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    tracing::error!("{e}");
+                    // not through tracing: a list of problems reads best one per line
                     eprintln!("{e}");
                     ExitCode::from(1)
                 }

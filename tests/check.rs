@@ -98,3 +98,75 @@ fn nsd_checkzone_accepts_the_shipped_zones() {
         );
     }
 }
+
+/// Acceptance: at least eight different pool-file mistakes, each with file:line, in one run.
+#[test]
+fn every_pool_mistake_is_reported_with_its_line() {
+    let d = tempdir("check-pools");
+    for f in ["bad.test.zone", "bad.test.pools.toml"] {
+        std::fs::copy(root().join("tests/check/pools").join(f), d.join(f)).unwrap();
+    }
+    let (code, _, err) = check(&["--zones", d.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    let f = d.join("bad.test.pools.toml");
+    let f = f.display();
+    let expected = [
+        (2, "unknown key 'colour'"),
+        (9, "www.example.org. is outside the zone bad.test."),
+        (
+            9,
+            "static.bad.test. also has static A data in the zone file",
+        ),
+        (
+            11,
+            "member '192.0.2.1' has weight 0; weights must be greater than 0",
+        ),
+        (12, "datacenter 'iad' has an empty member list"),
+        (13, "unknown datacenter 'lon'"),
+        (16, "datacenter 'iad' has no members in this pool"),
+        (16, "split percentages sum to 90, not 100"),
+        (16, "unknown country code 'XX'"),
+        (17, "unknown continent 'EURO'"),
+        (18, "'10.0.0.1/8' has bits set after the prefix"),
+        (
+            23,
+            "member '192.0.2.7' is an address, but the pool has type = \"CNAME\"",
+        ),
+        (
+            26,
+            "on_all_down fallbacks form a cycle: backup → cdn2 → backup",
+        ),
+        (28, "member 'not-an-address' is not an IP address"),
+        (34, "\"nearest\" needs a location for datacenter 'iad'"),
+        (39, "unknown field `member`"),
+    ];
+    for (line, msg) in expected {
+        let prefix = format!("{f}:{line}: ");
+        assert!(
+            err.lines()
+                .any(|l| l.starts_with(&prefix) && l.contains(msg)),
+            "missing «{prefix}…{msg}» in:\n{err}"
+        );
+    }
+    assert!(
+        err.contains(&format!("{} problem(s) found", expected.len())),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_pool_file_without_its_zone_is_reported() {
+    let d = tempdir("check-orphan");
+    std::fs::copy(
+        root().join("zones/example.com.zone"),
+        d.join("example.com.zone"),
+    )
+    .unwrap();
+    std::fs::write(d.join("exmaple.com.pools.toml"), "version = 1\n").unwrap();
+    let (code, _, err) = check(&["--zones", d.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("exmaple.com.pools.toml: no zone file exmaple.com.zone beside this pool file"),
+        "{err}"
+    );
+}

@@ -134,6 +134,17 @@ pub fn attach(zone: &mut Zone, path: &Path, problems: &mut Vec<Problem>) {
         .map(|(i, (n, _, _))| (n.clone(), i))
         .collect();
     let origin = Name::from_ascii(&zone.origin).expect("zone origins are valid names");
+    let fallbacks: Vec<(String, Option<String>, usize)> = pool_specs
+        .iter()
+        .map(|(n, span, spec)| {
+            let fb = match spec.on_all_down.as_ref().map(|o| o.get_ref()) {
+                Some(OnAllDownSpec::Pool(p)) => Some(p.clone()),
+                _ => None,
+            };
+            (n.clone(), fb, line_of(&text, span.start))
+        })
+        .collect();
+    check_fallback_cycles(&mut cx, &fallbacks);
     let mut pools = Vec::new();
     let mut owners: Vec<(Vec<u8>, usize)> = Vec::new();
     let mut claimed: HashMap<Vec<u8>, String> = HashMap::new();
@@ -161,7 +172,6 @@ pub fn attach(zone: &mut Zone, path: &Path, problems: &mut Vec<Problem>) {
             pools.push(pool);
         }
     }
-    check_fallback_cycles(&mut cx, &pools);
     if cx.problems.len() > start {
         return;
     }
@@ -711,34 +721,46 @@ impl PoolBuilder<'_> {
     }
 }
 
-fn check_fallback_cycles(cx: &mut Ctx<'_>, pools: &[Pool]) {
-    for (start, p) in pools.iter().enumerate() {
-        let mut seen = vec![start];
-        let mut cur = p.on_all_down;
-        while let OnAllDown::Pool(next) = cur {
-            if next >= pools.len() {
+/// Reports each cycle of `{ pool = … }` fallbacks once, at the first of its pools in the file.
+fn check_fallback_cycles(cx: &mut Ctx<'_>, fallbacks: &[(String, Option<String>, usize)]) {
+    let index: HashMap<&str, usize> = fallbacks
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.0.as_str(), i))
+        .collect();
+    for (start, (name, _, line)) in fallbacks.iter().enumerate() {
+        let mut path = vec![start];
+        let mut cur = start;
+        while let Some(next) = fallbacks[cur]
+            .1
+            .as_deref()
+            .and_then(|n| index.get(n))
+            .copied()
+        {
+            if next == start {
+                let first = path.iter().map(|&i| fallbacks[i].2).min().unwrap_or(*line);
+                if first == *line {
+                    let names: Vec<&str> = path
+                        .iter()
+                        .chain(std::iter::once(&start))
+                        .map(|&i| fallbacks[i].0.as_str())
+                        .collect();
+                    cx.problems.push(Problem::new(
+                        cx.file,
+                        *line,
+                        format!(
+                            "pool '{name}': on_all_down fallbacks form a cycle: {}",
+                            names.join(" → ")
+                        ),
+                    ));
+                }
                 break;
             }
-            if seen.contains(&next) {
-                let path: Vec<&str> = seen
-                    .iter()
-                    .chain(std::iter::once(&next))
-                    .map(|&i| pools[i].name.as_str())
-                    .collect();
-                let line = p.line;
-                cx.problems.push(Problem::new(
-                    cx.file,
-                    line,
-                    format!(
-                        "pool '{}': on_all_down fallbacks form a cycle: {}",
-                        p.name,
-                        path.join(" → ")
-                    ),
-                ));
-                break;
+            if path.contains(&next) {
+                break; // a cycle that does not pass through `start`: reported from its own pools
             }
-            seen.push(next);
-            cur = pools[next].on_all_down;
+            path.push(next);
+            cur = next;
         }
     }
 }

@@ -20,7 +20,9 @@ fn ecs_query(name: &str, subnet: [u8; 3]) -> Vec<u8> {
         v.extend(l.as_bytes());
     }
     v.extend([0, 0, 1, 0, 1]);
-    v.extend([0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 11, 0, 8, 0, 7, 0, 1, 24, 0]);
+    v.extend([
+        0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 11, 0, 8, 0, 7, 0, 1, 24, 0,
+    ]);
     v.extend(subnet);
     v
 }
@@ -36,23 +38,48 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     let addr: IpAddr = "202.232.0.1".parse().unwrap();
     let loc = geo.locate(addr);
-    let client = Client { addr, loc: &loc, key: client_key(addr) };
-    g.bench_function("select (country → continent route, 2 of 2 members)", |b| {
-        b.iter(|| select(pool, &zone.datacenters, Family::V4, &client, &AllUp, None).ttl)
-    });
+    let client = Client {
+        addr,
+        loc: &loc,
+        key: client_key(addr),
+    };
+    g.bench_function(
+        "select (country → continent route, 2 of 2 members)",
+        |b| b.iter(|| select(pool, &zone.datacenters, Family::V4, &client, &AllUp, None).ttl),
+    );
     let addr_ru: IpAddr = "95.165.0.1".parse().unwrap();
     let loc_ru = geo.locate(addr_ru);
-    let client_ru = Client { addr: addr_ru, loc: &loc_ru, key: client_key(addr_ru) };
+    let client_ru = Client {
+        addr: addr_ru,
+        loc: &loc_ru,
+        key: client_key(addr_ru),
+    };
     g.bench_function("select (split tier)", |b| {
-        b.iter(|| select(pool, &zone.datacenters, Family::V4, &client_ru, &AllUp, None).ttl)
+        b.iter(|| {
+            select(
+                pool,
+                &zone.datacenters,
+                Family::V4,
+                &client_ru,
+                &AllUp,
+                None,
+            )
+            .ttl
+        })
     });
-    g.bench_function("geo locate (DB-IP country)", |b| b.iter(|| geo.locate(addr).prefix_len));
+    g.bench_function("geo locate (DB-IP country)", |b| {
+        b.iter(|| geo.locate(addr).prefix_len)
+    });
 
     let state = geosteer::state::State::new(zones.clone(), Arc::new(geo), Limits::default());
     let snap = state.load();
     let src: SocketAddr = "198.51.100.7:5353".parse().unwrap();
     let mut out = Vec::with_capacity(4096);
-    for (name, subnet) in [("Japan", [202, 232, 0]), ("UK", [81, 2, 69]), ("US", [8, 8, 8])] {
+    for (name, subnet) in [
+        ("Japan", [202, 232, 0]),
+        ("UK", [81, 2, 69]),
+        ("US", [8, 8, 8]),
+    ] {
         let pkt = ecs_query("www.example.com", subnet);
         g.bench_function(format!("www A with ECS, end to end ({name})"), |b| {
             b.iter(|| {

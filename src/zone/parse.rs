@@ -497,6 +497,33 @@ mod tests {
     }
 
     #[test]
+    fn include_with_its_own_origin_and_lines() {
+        let dir = crate::testutil::dir("include");
+        std::fs::write(
+            dir.join("hosts.inc"),
+            "; included\nweb A 192.0.2.7\nbad A nope\n",
+        )
+        .unwrap();
+        let path = dir.join("inc.example.zone");
+        std::fs::write(
+            &path,
+            "$ORIGIN inc.example.\n$TTL 60\n@ SOA ns h 1 2 3 4 5\n$INCLUDE hosts.inc sub.inc.example.\nafter A 192.0.2.8\n",
+        )
+        .unwrap();
+        let mut problems = Vec::new();
+        let z = read_zone_file(&path, &mut problems).unwrap();
+        let names: Vec<String> = z.records.iter().map(|r| r.owner.to_string()).collect();
+        assert_eq!(
+            names,
+            ["inc.example.", "web.sub.inc.example.", "after.inc.example."]
+        );
+        // the included file's problems name the included file and its own line
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].file.ends_with("hosts.inc"));
+        assert_eq!(problems[0].line, 3);
+    }
+
+    #[test]
     fn reports_every_bad_line() {
         let (recs, problems) = read(
             "$ORIGIN example.com.\n$TTL 300\na A 999.1.1.1\nb BOGUS 1\nc MX mail\nd A 192.0.2.1\n",

@@ -246,16 +246,20 @@ impl PoolBuilder<'_> {
         spec: PoolSpec,
     ) -> Option<(Pool, Owners)> {
         let before = cx.problems.len();
-        let kind = match spec.kind.as_ref().map(|k| k.get_ref().to_ascii_uppercase()) {
+        let kind = match &spec.kind {
             None => PoolKind::Address,
-            Some(k) if k == "A" || k == "ADDRESS" => PoolKind::Address,
-            Some(k) if k == "CNAME" => PoolKind::Cname,
             Some(k) => {
-                cx.at(
-                    spec.kind.as_ref().unwrap().span(),
-                    format!("pool '{name}': type '{k}' is not \"A\" (addresses) or \"CNAME\""),
-                );
-                PoolKind::Address
+                match k.get_ref().to_ascii_uppercase().as_str() {
+                    "A" | "ADDRESS" => PoolKind::Address,
+                    "CNAME" => PoolKind::Cname,
+                    other => {
+                        cx.at(
+                        k.span(),
+                        format!("pool '{name}': type '{other}' is not \"A\" (addresses) or \"CNAME\""),
+                    );
+                        PoolKind::Address
+                    }
+                }
             }
         };
         let ttl = self.ttl(cx, name, "ttl", &spec.ttl).unwrap_or(DEFAULT_TTL);
@@ -296,7 +300,7 @@ impl PoolBuilder<'_> {
             .enumerate()
             .map(|(i, d)| (self.datacenters[d.dc].name.as_str(), i))
             .collect();
-        let route = self.route(cx, name, &dcs, &dc_of, spec.route.as_ref(), span.clone());
+        let route = self.route(cx, name, &dcs, &dc_of, spec.route.as_ref());
         let on_all_down = match &spec.on_all_down {
             None => OnAllDown::All,
             Some(o) => match o.get_ref() {
@@ -540,7 +544,6 @@ impl PoolBuilder<'_> {
         out
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn tiers(
         &self,
         cx: &mut Ctx<'_>,
@@ -629,7 +632,6 @@ impl PoolBuilder<'_> {
         dcs: &[PoolDc],
         dc_of: &HashMap<&str, usize>,
         spec: Option<&Spanned<RouteSpec>>,
-        pool_span: std::ops::Range<usize>,
     ) -> Route {
         let empty = RouteSpec::default();
         let r = spec.map_or(&empty, |s| s.get_ref());
@@ -648,7 +650,6 @@ impl PoolBuilder<'_> {
             },
             ..Default::default()
         };
-        let _ = pool_span;
         for (k, v) in &r.continents {
             let code = k.to_ascii_uppercase();
             if !CONTINENTS.contains(&code.as_str()) {

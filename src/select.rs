@@ -16,6 +16,9 @@ use crate::pool::{
     stable_hash,
 };
 
+/// Most datacenters `nearest` orders (the pool loader rejects pools with more).
+pub const MAX_NEAREST: usize = 64;
+
 /// Prefix length of the client network that sticky choices are keyed by.
 pub fn sticky_prefix(addr: IpAddr) -> u8 {
     if addr.is_ipv4() { 24 } else { 56 }
@@ -274,8 +277,8 @@ pub fn select<'p, H: Health>(
                 );
             }
             Tier::Nearest => {
-                let mut order: [(f64, usize); 64] = [(0.0, 0); 64];
-                let n = pool.dcs.len().min(64);
+                let mut order = [(0.0, 0); MAX_NEAREST];
+                let n = pool.dcs.len().min(MAX_NEAREST);
                 for (i, slot) in order.iter_mut().enumerate().take(n) {
                     let dc = &dcs[pool.dcs[i].dc];
                     let dist = match (client.loc.coords, dc.location) {

@@ -23,6 +23,8 @@ use crate::wire::name::{from_hickory, is_subdomain, to_text};
 
 /// TTL of pool answers unless the pool sets one.
 pub const DEFAULT_TTL: u32 = 60;
+/// Datacenters one pool may span (`nearest` orders them on the stack).
+pub const MAX_POOL_DCS: usize = crate::select::MAX_NEAREST;
 /// Continent codes as GeoIP databases write them.
 const CONTINENTS: [&str; 7] = ["AF", "AN", "AS", "EU", "NA", "OC", "SA"];
 
@@ -540,6 +542,15 @@ impl PoolBuilder<'_> {
                 }
             }
             out.push(pdc);
+        }
+        if out.len() > MAX_POOL_DCS {
+            cx.at(
+                members.span(),
+                format!(
+                    "pool '{pool}': {} datacenters; a pool may have at most {MAX_POOL_DCS}",
+                    out.len()
+                ),
+            );
         }
         out
     }

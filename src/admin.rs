@@ -53,20 +53,36 @@ pub fn status_json(state: &State) -> String {
         .zones
         .iter()
         .map(|z| {
+            let pools: Vec<String> = z.pools.iter().map(|p| json_str(&p.name)).collect();
             format!(
-                "{{\"zone\":{},\"serial\":{},\"names\":{},\"file\":{}}}",
+                "{{\"zone\":{},\"serial\":{},\"names\":{},\"file\":{},\"pools\":[{}]}}",
                 json_str(&z.origin),
                 z.serial(),
                 z.nodes.len(),
-                json_str(&z.file.display().to_string())
+                json_str(&z.file.display().to_string()),
+                pools.join(",")
+            )
+        })
+        .collect();
+    let dbs: Vec<String> = snap
+        .geo
+        .databases
+        .iter()
+        .map(|d| {
+            format!(
+                "{{\"file\":{},\"type\":{},\"build_epoch\":{}}}",
+                json_str(&d.path.display().to_string()),
+                json_str(&d.kind),
+                d.build_epoch()
             )
         })
         .collect();
     format!(
-        "{{\"version\":{},\"generation\":{},\"zones\":[{}]}}\n",
+        "{{\"version\":{},\"generation\":{},\"zones\":[{}],\"geoip\":[{}]}}\n",
         json_str(env!("CARGO_PKG_VERSION")),
         snap.generation,
-        zones.join(",")
+        zones.join(","),
+        dbs.join(",")
     )
 }
 

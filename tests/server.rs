@@ -332,5 +332,10 @@ fn http_endpoint_reports_liveness_and_zones() {
         status.contains("\"zone\":\"example.com.\",\"serial\":2026112101"),
         "{status}"
     );
+    assert!(
+        status.contains("\"pools\":[\"web\",\"assets\"]")
+            || status.contains("\"pools\":[\"assets\",\"web\"]"),
+        "{status}"
+    );
     assert!(http_get(addr, "/nope").starts_with("HTTP/1.1 404"));
 }

@@ -160,7 +160,8 @@ pub fn respond(
     // a /0 subnet says "do not use my address": locate by the packet's source, scope 0
     let addr = match subnet {
         Some(s) if s.source_prefix > 0 => s.addr,
-        _ => client.ip(),
+        // a dual-stack socket reports IPv4 clients as ::ffff:a.b.c.d: locate them as IPv4
+        _ => client.ip().to_canonical(),
     };
     let mut ctx = ClientCtx::new(addr, src.geo());
     answer(src.zones(), limits, &q, subnet, &mut ctx, transport, out)

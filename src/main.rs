@@ -184,6 +184,11 @@ fn main() -> ExitCode {
                     for db in &geo.databases {
                         println!("{}: GeoIP database ok ({})", db.path.display(), db.kind);
                     }
+                    if geo.databases.is_empty() && zones.zones.iter().any(|z| !z.pools.is_empty()) {
+                        println!(
+                            "warning: pools are configured but no GeoIP database is given: clients follow network rules or the default route only"
+                        );
+                    }
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

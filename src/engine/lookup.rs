@@ -341,16 +341,10 @@ pub fn resolve<'a>(
 
     // the name being looked up: first the question, then CNAME targets (lower case, from the zone)
     let mut owner: &'a [u8] = qname;
-    let mut lc_buf = [0u8; 255];
-    lc_buf[..qname_lc.len()].copy_from_slice(qname_lc);
     let mut chain: [&'a [u8]; MAX_CHAIN] = [&[]; MAX_CHAIN];
     let mut hops = 0;
     loop {
-        let lc: &[u8] = if hops == 0 {
-            &lc_buf[..qname_lc.len()]
-        } else {
-            owner
-        };
+        let lc: &[u8] = if hops == 0 { qname_lc } else { owner };
         match find(zone, lc, qtype) {
             Found::NxDomain => {
                 negative(parts, zone);

@@ -13,18 +13,15 @@ use geosteer::geo::Geo;
 use geosteer::pool::Family;
 use geosteer::select::{AllUp, Client, client_key, select};
 
-fn ecs_query(name: &str, subnet: [u8; 3]) -> Vec<u8> {
-    let mut v = vec![0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1];
-    for l in name.split('.').filter(|l| !l.is_empty()) {
-        v.push(l.len() as u8);
-        v.extend(l.as_bytes());
-    }
-    v.extend([0, 0, 1, 0, 1]);
-    v.extend([
-        0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 11, 0, 8, 0, 7, 0, 1, 24, 0,
-    ]);
-    v.extend(subnet);
-    v
+fn ecs_query(name: &str, subnet: &str) -> Vec<u8> {
+    let ecs = Some((subnet.parse().unwrap(), 24));
+    geosteer::wire::query::build(
+        0x1234,
+        &geosteer::wire::name::from_dotted(name),
+        1,
+        Some(1232),
+        ecs,
+    )
 }
 
 fn bench(c: &mut Criterion) {
@@ -76,9 +73,9 @@ fn bench(c: &mut Criterion) {
     let src: SocketAddr = "198.51.100.7:5353".parse().unwrap();
     let mut out = Vec::with_capacity(4096);
     for (name, subnet) in [
-        ("Japan", [202, 232, 0]),
-        ("UK", [81, 2, 69]),
-        ("US", [8, 8, 8]),
+        ("Japan", "202.232.0.0"),
+        ("UK", "81.2.69.0"),
+        ("US", "8.8.8.0"),
     ] {
         let pkt = ecs_query("www.example.com", subnet);
         g.bench_function(format!("www A with ECS, end to end ({name})"), |b| {

@@ -7,20 +7,16 @@ use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use geosteer::engine::{Limits, Outcome, Transport, respond};
+use geosteer::wire::name::from_dotted;
 
 fn query(name: &str, qtype: u16, edns: bool) -> Vec<u8> {
-    let mut v = vec![0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, u8::from(edns)];
-    for l in name.split('.').filter(|l| !l.is_empty()) {
-        v.push(l.len() as u8);
-        v.extend(l.as_bytes());
-    }
-    v.push(0);
-    v.extend(qtype.to_be_bytes());
-    v.extend(1u16.to_be_bytes());
-    if edns {
-        v.extend([0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0]);
-    }
-    v
+    geosteer::wire::query::build(
+        0x1234,
+        &from_dotted(name),
+        qtype,
+        edns.then_some(1232),
+        None,
+    )
 }
 
 fn bench(c: &mut Criterion) {

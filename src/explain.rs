@@ -24,31 +24,6 @@ pub struct Question {
     pub ecs: Option<(IpAddr, u8)>,
 }
 
-fn query_packet(q: &Question) -> Vec<u8> {
-    let mut v = vec![0x4a, 0x11, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1];
-    v.extend(from_hickory(&q.name));
-    v.extend(u16::from(q.qtype).to_be_bytes());
-    v.extend(1u16.to_be_bytes());
-    let mut opt = Vec::new();
-    if let Some((addr, len)) = q.ecs {
-        let (family, bytes): (u16, Vec<u8>) = match crate::pool::mask(addr, len) {
-            IpAddr::V4(a) => (1, a.octets().to_vec()),
-            IpAddr::V6(a) => (2, a.octets().to_vec()),
-        };
-        let n = (len as usize).div_ceil(8);
-        opt.extend(8u16.to_be_bytes());
-        opt.extend(((4 + n) as u16).to_be_bytes());
-        opt.extend(family.to_be_bytes());
-        opt.push(len);
-        opt.push(0);
-        opt.extend(&bytes[..n]);
-    }
-    v.extend([0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0]);
-    v.extend((opt.len() as u16).to_be_bytes());
-    v.extend(opt);
-    v
-}
-
 /// Explains the answer `snap` gives to `q`, step by step.
 pub fn explain(snap: &Snapshot, q: &Question) -> String {
     let mut s = String::new();
@@ -119,7 +94,13 @@ pub fn explain(snap: &Snapshot, q: &Question) -> String {
     );
 
     // the real answer, from the real engine
-    let packet = query_packet(q);
+    let packet = crate::wire::query::build(
+        0x4a11,
+        &from_hickory(&q.name),
+        u16::from(q.qtype),
+        Some(1232),
+        q.ecs,
+    );
     let mut out = Vec::new();
     let src = SocketAddr::new(q.client, 53);
     let outcome = engine::respond(snap, &snap.limits, &packet, src, Transport::Udp, &mut out);

@@ -32,16 +32,13 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 fn query(name: &str, qtype: u16) -> Vec<u8> {
-    let mut v = vec![0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1];
-    for l in name.split('.').filter(|l| !l.is_empty()) {
-        v.push(l.len() as u8);
-        v.extend(l.as_bytes());
-    }
-    v.push(0);
-    v.extend(qtype.to_be_bytes());
-    v.extend(1u16.to_be_bytes());
-    v.extend([0, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, 0]);
-    v
+    geosteer::wire::query::build(
+        1,
+        &geosteer::wire::name::from_dotted(name),
+        qtype,
+        Some(4096),
+        None,
+    )
 }
 
 #[test]
@@ -101,25 +98,16 @@ fn geo_answers_do_not_allocate() {
     let snap = state.load();
     let client: SocketAddr = "192.0.2.1:1".parse().unwrap();
     let mut packets = Vec::new();
-    for (subnet, family) in [
-        ([202u8, 232, 0, 0], 1u16),
-        ([81, 2, 69, 0], 1),
-        ([8, 8, 8, 0], 1),
-        ([10, 1, 2, 0], 1),
-    ] {
+    for subnet in ["202.232.0.0", "81.2.69.0", "8.8.8.0", "10.1.2.0"] {
         for (name, t) in [
             ("www.example.com", 1u16),
             ("example.com", 28),
             ("assets.example.com", 1),
             ("cdn.example.com", 1),
         ] {
-            let mut p = query(name, t);
-            // replace the empty OPT with one carrying ECS /24
-            p.truncate(p.len() - 2);
-            p.extend([0, 11, 0, 8, 0, 7]);
-            p.extend(family.to_be_bytes());
-            p.extend([24, 0, subnet[0], subnet[1], subnet[2]]);
-            packets.push(p);
+            let ecs = Some((subnet.parse().unwrap(), 24));
+            let name = geosteer::wire::name::from_dotted(name);
+            packets.push(geosteer::wire::query::build(1, &name, t, Some(4096), ecs));
         }
     }
     let mut out = Vec::with_capacity(65_535);

@@ -7,31 +7,18 @@ use std::sync::Arc;
 use geosteer::engine::{Limits, Outcome, Transport, respond};
 
 fn seeds() -> Vec<Vec<u8>> {
-    let q = |name: &str, t: u16, ecs: Option<[u8; 7]>| {
-        let mut v = vec![0x12, 0x34, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 1];
-        for l in name.split('.') {
-            v.push(l.len() as u8);
-            v.extend(l.as_bytes());
-        }
-        v.push(0);
-        v.extend(t.to_be_bytes());
-        v.extend([0, 1]);
-        match ecs {
-            None => v.extend([0, 0, 41, 0x10, 0, 0, 0, 0x80, 0, 0, 0]),
-            Some(o) => {
-                v.extend([0, 0, 41, 0x10, 0, 0, 0, 0, 0, 0, 11, 0, 8, 0, 7]);
-                v.extend(o);
-            }
-        }
-        v
+    use geosteer::wire::{name::from_dotted, query::build};
+    let q = |name: &str, t: u16, ecs: Option<&str>| {
+        let ecs = ecs.map(|a| (a.parse().unwrap(), 24));
+        build(0x1234, &from_dotted(name), t, Some(4096), ecs)
     };
     vec![
-        q("www.example.com", 1, Some([0, 1, 24, 0, 202, 232, 0])),
-        q("example.com", 28, Some([0, 2, 24, 0, 0x20, 1, 2])),
+        q("www.example.com", 1, Some("202.232.0.0")),
+        q("example.com", 28, Some("2001:102::")),
         q("blog.example.com", 1, None),
         q("x.customers.example.com", 255, None),
         q("host.lab.example.com", 2, None),
-        q("assets.example.com", 5, Some([0, 1, 24, 0, 81, 2, 69])),
+        q("assets.example.com", 5, Some("81.2.69.0")),
         q("_submission._tcp.example.com", 33, None),
     ]
 }

@@ -63,6 +63,17 @@ pub fn is_subdomain(name: &[u8], zone: &[u8]) -> bool {
     p == cut
 }
 
+/// Wire format of a dotted name without escapes (`www.example.com`, trailing dot optional).
+pub fn from_dotted(name: &str) -> Vec<u8> {
+    let mut v = Vec::with_capacity(name.len() + 2);
+    for label in name.split('.').filter(|l| !l.is_empty()) {
+        v.push(label.len() as u8);
+        v.extend_from_slice(label.as_bytes());
+    }
+    v.push(0);
+    v
+}
+
 /// Converts a hickory name to lower-case wire format.
 pub fn from_hickory(n: &hickory_proto::rr::Name) -> Vec<u8> {
     let mut v = Vec::with_capacity(n.len() + 2);

@@ -4,7 +4,49 @@
 //! that is not at the root, truncated records, trailing bytes) and returns the reason so the engine
 //! can answer or drop accordingly.
 
+use std::net::IpAddr;
+
 use crate::model::rtype;
+
+/// Builds a query packet: one question, RD=0, class IN; an OPT record advertising `edns` when
+/// given, carrying an ECS option for `ecs` (address and source prefix) when given. `qname` is an
+/// uncompressed wire name. Used by `geosteer explain`, the benchmarks and the tests.
+pub fn build(
+    id: u16,
+    qname: &[u8],
+    qtype: u16,
+    edns: Option<u16>,
+    ecs: Option<(IpAddr, u8)>,
+) -> Vec<u8> {
+    let mut v = Vec::with_capacity(12 + qname.len() + 4 + 11 + 12);
+    v.extend_from_slice(&id.to_be_bytes());
+    v.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0, u8::from(edns.is_some())]);
+    v.extend_from_slice(qname);
+    v.extend_from_slice(&qtype.to_be_bytes());
+    v.extend_from_slice(&1u16.to_be_bytes());
+    let Some(payload) = edns else {
+        return v;
+    };
+    let mut opt = Vec::new();
+    if let Some((addr, len)) = ecs {
+        let (family, bytes): (u16, Vec<u8>) = match crate::pool::mask(addr, len) {
+            IpAddr::V4(a) => (1, a.octets().to_vec()),
+            IpAddr::V6(a) => (2, a.octets().to_vec()),
+        };
+        let n = (len as usize).div_ceil(8);
+        opt.extend_from_slice(&crate::wire::ecs::CODE.to_be_bytes());
+        opt.extend_from_slice(&((4 + n) as u16).to_be_bytes());
+        opt.extend_from_slice(&family.to_be_bytes());
+        opt.extend_from_slice(&[len, 0]);
+        opt.extend_from_slice(&bytes[..n]);
+    }
+    v.extend_from_slice(&[0, 0, 41]);
+    v.extend_from_slice(&payload.to_be_bytes());
+    v.extend_from_slice(&[0, 0, 0, 0]);
+    v.extend_from_slice(&(opt.len() as u16).to_be_bytes());
+    v.extend_from_slice(&opt);
+    v
+}
 
 /// Fields of the header the response needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

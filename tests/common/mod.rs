@@ -106,34 +106,12 @@ impl Drop for Server {
 
 /// Writes a name in wire format.
 pub fn wire_name(name: &str) -> Vec<u8> {
-    let mut v = Vec::new();
-    for label in name
-        .trim_end_matches('.')
-        .split('.')
-        .filter(|l| !l.is_empty())
-    {
-        v.push(label.len() as u8);
-        v.extend(label.as_bytes());
-    }
-    v.push(0);
-    v
+    geosteer::wire::name::from_dotted(name)
 }
 
 /// A query packet: one question, RD=0, with an OPT record when `edns` gives a payload size.
 pub fn query(id: u16, name: &str, qtype: RecordType, edns: Option<u16>) -> Vec<u8> {
-    let mut v = vec![0u8; 12];
-    v[0..2].copy_from_slice(&id.to_be_bytes());
-    v[5] = 1;
-    v.extend(wire_name(name));
-    v.extend(u16::from(qtype).to_be_bytes());
-    v.extend(1u16.to_be_bytes());
-    if let Some(size) = edns {
-        v[11] = 1;
-        v.extend([0, 0, 41]);
-        v.extend(size.to_be_bytes());
-        v.extend([0, 0, 0, 0, 0, 0]);
-    }
-    v
+    geosteer::wire::query::build(id, &wire_name(name), u16::from(qtype), edns, None)
 }
 
 /// Sends a datagram and waits for the answer (retrying a lost one). `None`: no answer.

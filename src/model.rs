@@ -125,13 +125,6 @@ pub struct RRset {
     pub additional: Vec<u32>,
 }
 
-impl RRset {
-    /// The smallest TTL in the set (what a cache would keep).
-    pub fn min_ttl(&self) -> u32 {
-        self.rdata.iter().map(|r| r.ttl).min().unwrap_or(0)
-    }
-}
-
 /// One owner name in a zone. Empty non-terminals are nodes with no RRsets.
 #[derive(Debug, Clone)]
 pub struct Node {

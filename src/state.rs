@@ -1,7 +1,6 @@
 //! The snapshot the query path reads, and the one place it is swapped.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 
@@ -32,11 +31,10 @@ impl Source for Snapshot {
 }
 
 /// The live snapshot, shared by every transport. Readers never block: a load is an atomic
-/// reference-count increment.
+/// reference-count increment. (Hot reload, a later milestone, swaps in new snapshots here.)
 #[derive(Debug)]
 pub struct State {
     current: ArcSwap<Snapshot>,
-    generation: AtomicU64,
 }
 
 impl State {
@@ -49,7 +47,6 @@ impl State {
                 limits,
                 generation: 1,
             }),
-            generation: AtomicU64::new(1),
         })
     }
 
@@ -57,17 +54,5 @@ impl State {
     #[inline]
     pub fn load(&self) -> arc_swap::Guard<Arc<Snapshot>> {
         self.current.load()
-    }
-
-    /// Installs a new zone set; returns its generation.
-    pub fn install(&self, zones: ZoneSet, geo: Arc<Geo>, limits: Limits) -> u64 {
-        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
-        self.current.store(Arc::new(Snapshot {
-            zones,
-            geo,
-            limits,
-            generation,
-        }));
-        generation
     }
 }

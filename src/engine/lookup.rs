@@ -120,16 +120,6 @@ impl<'a> Parts<'a> {
     pub fn iter(&self) -> impl Iterator<Item = &Part<'a>> {
         self.items[..self.len].iter().flatten()
     }
-
-    /// Number of parts.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
 }
 
 /// Header-level result of a lookup.

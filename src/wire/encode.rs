@@ -71,21 +71,6 @@ impl<'a, 'b> Writer<'a, 'b> {
         self.truncated = true;
     }
 
-    /// Current length of the message.
-    pub fn len(&self) -> usize {
-        self.out.len()
-    }
-
-    /// Whether nothing beyond the header was written.
-    pub fn is_empty(&self) -> bool {
-        self.out.len() <= 12
-    }
-
-    /// Number of records written per section.
-    pub fn count(&self, s: Section) -> u16 {
-        self.counts[s as usize]
-    }
-
     fn remember(&mut self, offset: usize, name: &'a [u8]) {
         // every label suffix of the name is a compression target
         let mut p = 0;

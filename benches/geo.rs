@@ -10,7 +10,7 @@ use std::sync::Arc;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use geosteer::engine::{Limits, Outcome, Transport, respond};
 use geosteer::geo::Geo;
-use geosteer::pool::Family;
+use geosteer::model::Family;
 use geosteer::select::{AllUp, Client, client_key, select};
 
 fn ecs_query(name: &str, subnet: &str) -> Vec<u8> {
@@ -26,10 +26,10 @@ fn ecs_query(name: &str, subnet: &str) -> Vec<u8> {
 
 fn bench(c: &mut Criterion) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let zones = geosteer::zone::load_dir(&root.join("zones")).expect("shipped zones load");
+    let zones = geosteer::load::load_dir(&root.join("zones")).expect("shipped zones load");
     let geo = Geo::open(&[root.join("geodata/dbip-country.mmdb")]).expect("shipped database");
-    let zone = &zones.zones[0];
-    let pool = zone.pools.iter().find(|p| p.name == "web").unwrap();
+    let zone = &zones.zones()[0];
+    let pool = zone.pools().iter().find(|p| p.name() == "web").unwrap();
 
     let mut g = c.benchmark_group("geo");
     g.throughput(Throughput::Elements(1));
@@ -42,7 +42,7 @@ fn bench(c: &mut Criterion) {
     };
     g.bench_function(
         "select (country → continent route, 2 of 2 members)",
-        |b| b.iter(|| select(pool, &zone.datacenters, Family::V4, &client, &AllUp, None).ttl),
+        |b| b.iter(|| select(pool, zone.datacenters(), Family::V4, &client, &AllUp, None).ttl),
     );
     let addr_ru: IpAddr = "95.165.0.1".parse().unwrap();
     let loc_ru = geo.locate(addr_ru);
@@ -55,7 +55,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             select(
                 pool,
-                &zone.datacenters,
+                zone.datacenters(),
                 Family::V4,
                 &client_ru,
                 &AllUp,

@@ -20,7 +20,7 @@ fn query(name: &str, qtype: u16, edns: bool) -> Vec<u8> {
 }
 
 fn bench(c: &mut Criterion) {
-    let zones = geosteer::zone::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("zones"))
+    let zones = geosteer::load::load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("zones"))
         .expect("shipped zones load");
     let limits = Limits::default();
     let client: SocketAddr = "198.51.100.7:40000".parse().unwrap();

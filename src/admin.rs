@@ -50,16 +50,16 @@ pub fn status_json(state: &State) -> String {
     let snap = state.load();
     let zones: Vec<String> = snap
         .zones
-        .zones
+        .zones()
         .iter()
         .map(|z| {
-            let pools: Vec<String> = z.pools.iter().map(|p| json_str(&p.name)).collect();
+            let pools: Vec<String> = z.pools().iter().map(|p| json_str(&p.name)).collect();
             format!(
                 "{{\"zone\":{},\"serial\":{},\"names\":{},\"file\":{},\"pools\":[{}]}}",
-                json_str(&z.origin),
+                json_str(z.origin()),
                 z.serial(),
-                z.nodes.len(),
-                json_str(&z.file.display().to_string()),
+                z.nodes().len(),
+                json_str(&z.file().display().to_string()),
                 pools.join(",")
             )
         })

@@ -36,7 +36,7 @@ pub enum ServeError {
 /// Loads what `serve` would serve (used by `check` and `explain` too): the zones with their pools
 /// and the GeoIP databases. Every problem is reported.
 pub fn load(config: &Config) -> Result<(ZoneSet, Arc<Geo>), LoadError> {
-    let zones = crate::zone::load_dir(&config.zones);
+    let zones = crate::load::load_dir(&config.zones);
     let geo = Geo::open(&config.geoip).map_err(|errs| {
         errs.into_iter()
             .map(|e| {
@@ -92,13 +92,13 @@ async fn bind_pair(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), ServeEr
 /// Runs the server until SIGINT/SIGTERM (Ok) or a listener dies (Err).
 pub async fn serve(config: Config) -> Result<(), ServeError> {
     let (zones, geo) = load(&config)?;
-    for z in &zones.zones {
-        tracing::info!(zone = %z.origin, serial = z.serial(), names = z.nodes.len(), pools = z.pools.len(), file = %z.file.display(), "zone loaded");
+    for z in zones.zones() {
+        tracing::info!(zone = %z.origin(), serial = z.serial(), names = z.nodes().len(), pools = z.pools().len(), file = %z.file().display(), "zone loaded");
     }
     for db in &geo.databases {
         tracing::info!(file = %db.path.display(), kind = %db.kind, "GeoIP database loaded");
     }
-    if geo.databases.is_empty() && zones.zones.iter().any(|z| !z.pools.is_empty()) {
+    if geo.databases.is_empty() && zones.zones().iter().any(|z| !z.pools().is_empty()) {
         tracing::warn!(
             "pools are configured but no GeoIP database is loaded: every client follows network rules or the default route"
         );

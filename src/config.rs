@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::error::{LoadError, Problem};
+use crate::error::{LoadError, Problem, line_of};
 
 /// The config file as written (every field optional, unknown keys rejected).
 #[derive(Debug, Default, Deserialize)]
@@ -111,11 +111,6 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         "h" => Some(Duration::from_secs(n * 3600)),
         _ => None,
     }
-}
-
-/// Line (1-based) of a byte offset in `text`.
-pub fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
 impl Config {

@@ -60,3 +60,14 @@ impl fmt::Display for LoadError {
         Ok(())
     }
 }
+
+/// Line (1-based) of a byte offset in `text`.
+pub fn line_of(text: &str, offset: usize) -> usize {
+    let b = text.as_bytes();
+    b.get(..offset)
+        .unwrap_or(b)
+        .iter()
+        .filter(|&&c| c == b'\n')
+        .count()
+        + 1
+}

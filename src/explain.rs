@@ -1,17 +1,19 @@
-//! `geosteer explain`: why a client gets the answer it gets. The same text is available to the
-//! HTTP endpoint, so it lives in the library.
+//! `geosteer explain`: why a client gets the answer it gets. It runs the real engine on a query
+//! built from the question, with a [`Trace`], and prints what the engine recorded: the address it
+//! located, the zone, the pool, each step of the selection and the answer itself. There is no
+//! second selection and no second family mapping, so explain and the server cannot disagree.
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
 use hickory_proto::op::Message;
+use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use hickory_proto::rr::{Name, RecordType};
 
-use crate::engine::{self, Outcome, Source, Transport};
-use crate::pool::{Family, PoolKind};
-use crate::select::{self, AllUp, Client};
+use crate::engine::{self, Outcome, Transport};
+use crate::net::mask;
+use crate::select::Trace;
 use crate::state::Snapshot;
-use crate::wire::name::from_hickory;
 
 /// The question to explain.
 #[derive(Debug, Clone)]
@@ -24,147 +26,63 @@ pub struct Question {
     pub ecs: Option<(IpAddr, u8)>,
 }
 
-/// Explains the answer `snap` gives to `q`, step by step.
+/// What the engine did with a question: its trace and its response.
+#[derive(Debug)]
+pub struct Explained {
+    pub trace: Trace,
+    /// The decoded response; `None` when the engine sent nothing.
+    pub response: Option<Message>,
+}
+
+/// Runs the engine on `q` with a trace.
+pub fn run(snap: &Snapshot, q: &Question) -> Explained {
+    let mut qname = Vec::new();
+    for label in q.name.iter() {
+        qname.push(u8::try_from(label.len()).unwrap_or(63));
+        qname.extend_from_slice(label);
+    }
+    qname.push(0);
+    let packet = crate::wire::query::build(0x4a11, &qname, u16::from(q.qtype), Some(1232), q.ecs);
+    let mut out = Vec::new();
+    let mut trace = Trace::new();
+    let src = SocketAddr::new(q.client, 53);
+    let outcome = engine::respond_traced(
+        snap,
+        &snap.limits,
+        &packet,
+        src,
+        Transport::Udp,
+        &mut out,
+        Some(&mut trace),
+    );
+    let response = match outcome {
+        Outcome::Reply { .. } => Message::from_vec(&out).ok(),
+        Outcome::Drop => None,
+    };
+    Explained { trace, response }
+}
+
+/// Explains the answer `snap` gives to `q`, step by step, as text.
 pub fn explain(snap: &Snapshot, q: &Question) -> String {
+    let e = run(snap, q);
     let mut s = String::new();
     let _ = writeln!(s, "question: {} {} from {}", q.name, q.qtype, q.client);
-    let addr = match q.ecs {
-        Some((a, len)) if len > 0 => {
-            let _ = writeln!(
-                s,
-                "client subnet (ECS): {}/{len}: locating {}",
-                crate::pool::mask(a, len),
-                crate::pool::mask(a, len)
-            );
-            crate::pool::mask(a, len)
-        }
-        _ => {
-            let _ = writeln!(
-                s,
-                "no client subnet: locating the resolver's address {}",
-                q.client
-            );
-            q.client
-        }
-    };
-    let _ = writeln!(s, "\nGeoIP:");
-    for line in snap.geo().describe(addr) {
-        let _ = writeln!(s, "  {line}");
-    }
-    let loc = snap.geo().locate(addr);
-    let mut fields = Vec::new();
-    if let Some(c) = loc.continent {
-        fields.push(format!(
-            "continent {c}{}",
-            if loc.derived_continent {
-                " (from the country)"
-            } else {
-                ""
-            }
-        ));
-    }
-    if let Some(c) = loc.country {
-        fields.push(format!("country {c}"));
-    }
-    if let Some(c) = loc.subdivision {
-        fields.push(format!("subdivision {c}"));
-    }
-    if let Some(a) = loc.asn {
-        fields.push(format!("AS{a}"));
-    }
-    if let Some((lat, lon)) = loc.coords {
-        fields.push(format!(
-            "location {lat:.2}, {lon:.2}{}",
-            if loc.centroid {
-                " (country centroid)"
-            } else {
-                ""
-            }
-        ));
-    }
-    let _ = writeln!(
-        s,
-        "  => {} (holds for /{})",
-        if fields.is_empty() {
-            "no location".to_string()
-        } else {
-            fields.join(", ")
-        },
-        loc.prefix_len
-    );
-
-    // the real answer, from the real engine
-    let packet = crate::wire::query::build(
-        0x4a11,
-        &from_hickory(&q.name),
-        u16::from(q.qtype),
-        Some(1232),
-        q.ecs,
-    );
-    let mut out = Vec::new();
-    let src = SocketAddr::new(q.client, 53);
-    let outcome = engine::respond(snap, &snap.limits, &packet, src, Transport::Udp, &mut out);
-    let msg = match (outcome, Message::from_vec(&out)) {
-        (Outcome::Reply { .. }, Ok(m)) => m,
-        _ => {
-            let _ = writeln!(s, "\nno answer");
-            return s;
-        }
-    };
-
-    // every pool that took part (the name itself, or a CNAME target on the way)
-    let mut owners: Vec<Name> = vec![q.name.clone()];
-    for r in &msg.answers {
-        if !owners.contains(&r.name) {
-            owners.push(r.name.clone());
-        }
-        if let hickory_proto::rr::RData::CNAME(c) = &r.data
-            && !owners.contains(&c.0)
+    let _ = writeln!(s, "\nhow the server decided:");
+    for step in e.trace.steps() {
+        let _ = writeln!(s, "  {step}");
+        // what each database says about the address the engine located
+        if step.starts_with("GeoIP: ")
+            && let Some(addr) = e.trace.located()
         {
-            owners.push(c.0.clone());
+            for line in snap.geo.describe(addr) {
+                let _ = writeln!(s, "    {line}");
+            }
         }
     }
-    for owner in owners {
-        let lc = from_hickory(&owner);
-        let Some(zone) = snap.zones.find(&lc) else {
-            continue;
-        };
-        let Some((_, node)) = zone.node(&lc) else {
-            continue;
-        };
-        let Some(pi) = node.pool else { continue };
-        let pool = &zone.pools[pi as usize];
-        let family = match (pool.kind, q.qtype) {
-            (PoolKind::Cname, _) => Family::Name,
-            (_, RecordType::AAAA) => Family::V6,
-            _ => Family::V4,
-        };
-        let _ = writeln!(
-            s,
-            "\n{owner} is answered by pool '{}' ({}:{}):",
-            pool.name,
-            pool.file.display(),
-            pool.line
-        );
-        let client = Client {
-            addr,
-            loc: &loc,
-            key: select::client_key(addr),
-        };
-        let mut trace = Vec::new();
-        select::select(
-            pool,
-            &zone.datacenters,
-            family,
-            &client,
-            &AllUp,
-            Some(&mut trace),
-        );
-        for line in trace {
-            let _ = writeln!(s, "  {line}");
-        }
-    }
-
+    let Some(msg) = e.response else {
+        let _ = writeln!(s, "\nno answer");
+        return s;
+    };
     let _ = writeln!(
         s,
         "\nanswer: {}{}",
@@ -179,14 +97,13 @@ pub fn explain(snap: &Snapshot, q: &Question) -> String {
         let _ = writeln!(s, "  {r}");
     }
     if let Some(edns) = &msg.edns
-        && let Some(hickory_proto::rr::rdata::opt::EdnsOption::Subnet(sub)) =
-            edns.option(hickory_proto::rr::rdata::opt::EdnsCode::Subnet)
+        && let Some(EdnsOption::Subnet(sub)) = edns.option(EdnsCode::Subnet)
     {
         let _ = writeln!(
             s,
             "  ECS scope /{} (the answer holds for {}/{})",
             sub.scope_prefix(),
-            crate::pool::mask(sub.addr(), sub.scope_prefix()),
+            mask(sub.addr(), sub.scope_prefix()),
             sub.scope_prefix()
         );
     }

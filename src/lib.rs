@@ -2,6 +2,8 @@
 //!
 //! See `ARCHITECTURE.md` for the map of modules and the invariants they keep.
 
+#![forbid(unsafe_code)]
+
 pub mod admin;
 pub mod app;
 pub mod config;
@@ -9,15 +11,16 @@ pub mod engine;
 pub mod error;
 pub mod explain;
 pub mod geo;
+pub mod load;
 pub mod model;
-pub mod pool;
+pub mod net;
 pub mod select;
 pub mod server;
 pub mod state;
 pub mod wire;
-pub mod zone;
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 pub(crate) mod testutil {
     /// A fresh directory per call: tests run in parallel and must not share files.
     pub fn dir(tag: &str) -> std::path::PathBuf {

@@ -128,7 +128,7 @@ fn explain_question(
     let ecs = match ecs {
         None => None,
         Some(s) => {
-            let net = geosteer::pool::Net::parse(s).or_else(|_| {
+            let net = geosteer::net::Net::parse(s).or_else(|_| {
                 // accept host bits in a subnet given on the command line, as dig does
                 let (a, l) = s
                     .split_once('/')
@@ -138,11 +138,11 @@ fn explain_question(
                 let len: u8 = l
                     .parse()
                     .map_err(|_| format!("'{l}' is not a prefix length"))?;
-                if len > geosteer::geo::family_bits(addr) {
+                if len > geosteer::net::family_bits(addr) {
                     return Err(format!("'{s}': prefix too long"));
                 }
-                Ok(geosteer::pool::Net {
-                    addr: geosteer::pool::mask(addr, len),
+                Ok(geosteer::net::Net {
+                    addr: geosteer::net::mask(addr, len),
                     len,
                 })
             })?;
@@ -171,20 +171,22 @@ fn main() -> ExitCode {
             };
             match geosteer::app::load(&config) {
                 Ok((zones, geo)) => {
-                    for z in &zones.zones {
+                    for z in zones.zones() {
                         println!(
                             "{}: zone {} serial {} ok ({} names, {} pools)",
-                            z.file.display(),
-                            z.origin,
+                            z.file().display(),
+                            z.origin(),
                             z.serial(),
-                            z.nodes.len(),
-                            z.pools.len()
+                            z.nodes().len(),
+                            z.pools().len()
                         );
                     }
                     for db in &geo.databases {
                         println!("{}: GeoIP database ok ({})", db.path.display(), db.kind);
                     }
-                    if geo.databases.is_empty() && zones.zones.iter().any(|z| !z.pools.is_empty()) {
+                    if geo.databases.is_empty()
+                        && zones.zones().iter().any(|z| !z.pools().is_empty())
+                    {
                         println!(
                             "warning: pools are configured but no GeoIP database is given: clients follow network rules or the default route only"
                         );

@@ -1,12 +1,32 @@
-//! The snapshot the query path reads, and the one place it is swapped.
+//! The snapshot the query path reads, the settings it answers with, and the one place it is
+//! swapped.
 
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use crate::engine::{Limits, Source};
 use crate::geo::Geo;
 use crate::model::ZoneSet;
+
+/// Settings of the query path that come from the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest UDP response we send, whatever the client advertises (RFC 9715 suggests 1232 to
+    /// avoid IP fragmentation). Also the payload size we advertise in our OPT record.
+    pub udp_payload: u16,
+    /// Use the EDNS Client Subnet option to locate clients (and echo it). When off, the option is
+    /// ignored and clients are located by the packet's source address.
+    pub ecs: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            udp_payload: 1232,
+            ecs: true,
+        }
+    }
+}
 
 /// Everything one query needs, immutable once built.
 #[derive(Debug)]
@@ -19,19 +39,8 @@ pub struct Snapshot {
     pub generation: u64,
 }
 
-impl Source for Snapshot {
-    #[inline]
-    fn zones(&self) -> &ZoneSet {
-        &self.zones
-    }
-    #[inline]
-    fn geo(&self) -> &Geo {
-        &self.geo
-    }
-}
-
 /// The live snapshot, shared by every transport. Readers never block: a load is an atomic
-/// reference-count increment. (Hot reload, a later milestone, swaps in new snapshots here.)
+/// reference-count increment.
 #[derive(Debug)]
 pub struct State {
     current: ArcSwap<Snapshot>,

@@ -44,7 +44,7 @@ fn query(name: &str, qtype: u16) -> Vec<u8> {
 #[test]
 fn respond_does_not_allocate() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let zones = geosteer::zone::load_dir(&root.join("zones")).unwrap();
+    let zones = geosteer::load::load_dir(&root.join("zones")).unwrap();
     let client: SocketAddr = "192.0.2.1:1".parse().unwrap();
     let packets: Vec<Vec<u8>> = [
         ("www.example.com", 1),
@@ -92,7 +92,7 @@ fn respond_does_not_allocate() {
 #[test]
 fn geo_answers_do_not_allocate() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let zones = geosteer::zone::load_dir(&root.join("zones")).unwrap();
+    let zones = geosteer::load::load_dir(&root.join("zones")).unwrap();
     let geo = geosteer::geo::Geo::open(&[root.join("geodata/dbip-country.mmdb")]).unwrap();
     let state = geosteer::state::State::new(zones, std::sync::Arc::new(geo), Limits::default());
     let snap = state.load();

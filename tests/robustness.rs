@@ -26,7 +26,7 @@ fn seeds() -> Vec<Vec<u8>> {
 #[test]
 fn no_panics_and_well_formed_replies() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let zones = geosteer::zone::load_dir(&root.join("zones")).unwrap();
+    let zones = geosteer::load::load_dir(&root.join("zones")).unwrap();
     let geo = geosteer::geo::Geo::open(&[root.join("geodata/dbip-country.mmdb")]).unwrap();
     let state = geosteer::state::State::new(zones, Arc::new(geo), Limits::default());
     let snap = state.load();

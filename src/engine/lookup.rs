@@ -4,13 +4,13 @@
 
 use std::net::IpAddr;
 
-use crate::engine::rcode;
 use crate::geo::{Geo, Location};
-use crate::model::{Layout, Node, RRset, Rdata, Zone, ZoneSet, rtype};
-use crate::pool::{Family, MAX_ANSWERS, PoolKind};
-use crate::select::{self, AllUp, Client, Outcome};
+use crate::model::pool::MAX_ANSWERS;
+use crate::model::{Family, Node, PoolKind, RRset, Rdata, Zone, ZoneSet};
+use crate::select::{self, AllUp, Client, Outcome, Trace, trace};
 use crate::wire::encode::Section;
-use crate::wire::name::label_offsets;
+use crate::wire::name::{label_offsets, to_text};
+use crate::wire::{Layout, rcode, rtype};
 
 /// Longest CNAME chain followed inside the served zones. Longer chains (and loops) end where they
 /// stand: the resolver follows the rest itself.
@@ -34,7 +34,7 @@ impl<'a> Data<'a> {
     /// The RR type.
     pub fn rtype(&self) -> u16 {
         match self {
-            Data::Set(s) => s.rtype,
+            Data::Set(s) => s.rtype(),
             Data::Picks { rtype, .. } => *rtype,
         }
     }
@@ -42,7 +42,7 @@ impl<'a> Data<'a> {
     /// How RDATA names compress.
     pub fn layout(&self) -> Layout {
         match self {
-            Data::Set(s) => s.layout,
+            Data::Set(s) => s.layout(),
             Data::Picks { layout, .. } => *layout,
         }
     }
@@ -50,7 +50,7 @@ impl<'a> Data<'a> {
     /// The records.
     pub fn rdata(&self) -> impl Iterator<Item = &'a Rdata> + 'a {
         let (set, picks): (&'a [Rdata], [Option<&'a Rdata>; MAX_ANSWERS]) = match *self {
-            Data::Set(s) => (&s.rdata, [None; MAX_ANSWERS]),
+            Data::Set(s) => (s.rdata(), [None; MAX_ANSWERS]),
             Data::Picks { rdata, .. } => (&[], rdata),
         };
         set.iter().chain(picks.into_iter().flatten())
@@ -144,14 +144,15 @@ enum Found<'a> {
 fn find<'a>(zone: &'a Zone, name: &[u8], qtype: u16) -> Found<'a> {
     let mut offs = [0u8; 128];
     let n = label_offsets(name, &mut offs);
-    let apex_labels = crate::wire::name::label_count(&zone.apex);
+    let apex_labels = crate::wire::name::label_count(zone.apex());
     let mut encloser = zone.apex_node();
     // i indexes labels from the left; the apex is at i == n - apex_labels
     for i in (0..n.saturating_sub(apex_labels)).rev() {
-        match zone.node(&name[offs[i] as usize..]) {
+        let suffix = name.get(offs[i] as usize..).unwrap_or_default();
+        match zone.node(suffix) {
             Some((_, node)) => {
                 // a DS query at the cut itself is answered by the parent side (RFC 4035 §3.1.4.1)
-                if node.delegation && !(i == 0 && qtype == rtype::DS) {
+                if node.is_delegation() && !(i == 0 && qtype == rtype::DS) {
                     return Found::Referral(node);
                 }
                 encloser = node;
@@ -159,13 +160,13 @@ fn find<'a>(zone: &'a Zone, name: &[u8], qtype: u16) -> Found<'a> {
             None => {
                 // the closest encloser is `encloser`: try its wildcard (RFC 4592 §3.3.1)
                 let mut wc = [0u8; 256];
-                let el = encloser.name.len();
+                let el = encloser.name().len();
                 if el + 2 > wc.len() {
                     return Found::NxDomain;
                 }
                 wc[0] = 1;
                 wc[1] = b'*';
-                wc[2..2 + el].copy_from_slice(&encloser.name);
+                wc[2..2 + el].copy_from_slice(encloser.name());
                 return match zone.node(&wc[..2 + el]) {
                     Some((_, node)) => Found::Node(node),
                     None => Found::NxDomain,
@@ -179,22 +180,21 @@ fn find<'a>(zone: &'a Zone, name: &[u8], qtype: u16) -> Found<'a> {
 fn negative<'a>(parts: &mut Parts<'a>, zone: &'a Zone) {
     parts.push(Part {
         section: Section::Authority,
-        owner: &zone.apex,
+        owner: zone.apex(),
         data: Data::Set(zone.soa()),
-        ttl: Some(zone.negative_ttl),
+        ttl: Some(zone.negative_ttl()),
         required: false,
     });
 }
 
 /// Adds the addresses of NS/MX/SRV targets that the zone holds.
 fn additional<'a>(parts: &mut Parts<'a>, zone: &'a Zone, set: &'a RRset, required: bool) {
-    for &idx in &set.additional {
-        let node = &zone.nodes[idx as usize];
+    for node in set.additional().iter().filter_map(|&i| zone.node_at(i)) {
         for t in [rtype::A, rtype::AAAA] {
             if let Some(s) = node.rrset(t) {
                 parts.push(Part {
                     section: Section::Additional,
-                    owner: &node.name,
+                    owner: node.name(),
                     data: Data::Set(s),
                     ttl: None,
                     required,
@@ -205,31 +205,78 @@ fn additional<'a>(parts: &mut Parts<'a>, zone: &'a Zone, set: &'a RRset, require
 }
 
 /// Who is asking, for pool answers: the address that locates the client and, once a pool needed
-/// it, the location. Also collects the ECS scope of the answer.
-pub struct ClientCtx<'g> {
+/// it, the location. Also collects the ECS scope of the answer, and carries the trace `explain`
+/// asked for.
+pub struct ClientCtx<'g, 't> {
     pub addr: IpAddr,
     pub geo: &'g Geo,
     loc: Option<Location>,
     /// Largest scope any pool decision of this answer asked for; `None`: no pool was involved.
     pub scope: Option<u8>,
+    trace: Option<&'t mut Trace>,
 }
 
-impl<'g> ClientCtx<'g> {
+impl<'g, 't> ClientCtx<'g, 't> {
     /// A client located (lazily) through `geo`.
-    pub fn new(addr: IpAddr, geo: &'g Geo) -> Self {
+    pub fn new(addr: IpAddr, geo: &'g Geo, trace: Option<&'t mut Trace>) -> Self {
         ClientCtx {
             addr,
             geo,
             loc: None,
             scope: None,
+            trace,
         }
     }
 
     /// The client's location, looked up on first use only: static answers never pay for it.
-    pub fn location(&mut self) -> &Location {
-        let (geo, addr) = (self.geo, self.addr);
-        self.loc.get_or_insert_with(|| geo.locate(addr))
+    pub fn location(&mut self) -> Location {
+        if let Some(l) = self.loc {
+            return l;
+        }
+        let l = self.geo.locate(self.addr);
+        self.loc = Some(l);
+        if let Some(t) = self.trace.as_deref_mut() {
+            t.set_located(self.addr);
+            t.note(format!("GeoIP: {} => {}", self.addr, describe_location(&l)));
+        }
+        l
     }
+}
+
+/// A location in words, for traces.
+fn describe_location(loc: &Location) -> String {
+    let mut fields = Vec::new();
+    if let Some(c) = loc.continent {
+        let how = if loc.derived_continent {
+            " (from the country)"
+        } else {
+            ""
+        };
+        fields.push(format!("continent {c}{how}"));
+    }
+    if let Some(c) = loc.country {
+        fields.push(format!("country {c}"));
+    }
+    if let Some(c) = loc.subdivision {
+        fields.push(format!("subdivision {c}"));
+    }
+    if let Some(a) = loc.asn {
+        fields.push(format!("AS{a}"));
+    }
+    if let Some((lat, lon)) = loc.coords {
+        let how = if loc.centroid {
+            " (country centroid)"
+        } else {
+            ""
+        };
+        fields.push(format!("location {lat:.2}, {lon:.2}{how}"));
+    }
+    let what = if fields.is_empty() {
+        "no location".to_string()
+    } else {
+        fields.join(", ")
+    };
+    format!("{what} (holds for /{})", loc.prefix_len)
 }
 
 /// What a pool answered for one name.
@@ -248,12 +295,16 @@ fn pool_answer<'a>(
     node: &'a Node,
     owner: &'a [u8],
     qtype: u16,
-    ctx: &mut ClientCtx<'_>,
+    ctx: &mut ClientCtx<'_, '_>,
 ) -> PoolAnswer<'a> {
-    let Some(pi) = node.pool else {
+    let Some(pool) = node.pool().and_then(|i| zone.pool(i)) else {
+        trace!(
+            ctx.trace,
+            "{} is not a pool name: static data",
+            to_text(node.name())
+        );
         return PoolAnswer::NotPool;
     };
-    let pool = &zone.pools[pi as usize];
     let (family, rt, layout) = match (pool.kind, qtype) {
         (PoolKind::Cname, _) => (Family::Name, rtype::CNAME, Layout::Name),
         (PoolKind::Address, rtype::A) => (Family::V4, rtype::A, Layout::Raw),
@@ -266,17 +317,35 @@ fn pool_answer<'a>(
                 (Family::V6, rtype::AAAA, Layout::Raw)
             }
         }
-        _ => return PoolAnswer::NotPool,
+        _ => {
+            trace!(
+                ctx.trace,
+                "{} is answered by pool '{}' for A and AAAA only: static data for type {qtype}",
+                to_text(node.name()),
+                pool.name
+            );
+            return PoolAnswer::NotPool;
+        }
     };
+    trace!(
+        ctx.trace,
+        "{} is answered by pool '{}' ({}:{}), {} members",
+        to_text(node.name()),
+        pool.name,
+        pool.file.display(),
+        pool.line,
+        select::family_name(family)
+    );
     let addr = ctx.addr;
     let key = select::client_key(addr);
-    let loc = *ctx.location();
+    let loc = ctx.location();
     let client = Client {
         addr,
         loc: &loc,
         key,
     };
-    let d = select::select(pool, &zone.datacenters, family, &client, &AllUp, None);
+    let trace = ctx.trace.as_deref_mut();
+    let d = select::select(pool, zone.datacenters(), family, &client, &AllUp, trace);
     ctx.scope = Some(ctx.scope.unwrap_or(0).max(d.scope));
     if d.outcome != Outcome::Answer {
         return PoolAnswer::NoData;
@@ -286,7 +355,7 @@ fn pool_answer<'a>(
         *slot = Some(&m.rdata);
     }
     let target = match pool.kind {
-        PoolKind::Cname => rdata[0].map(|r| &r.bytes[..]),
+        PoolKind::Cname => rdata[0].map(Rdata::bytes),
         PoolKind::Address => None,
     };
     PoolAnswer::Records(
@@ -312,10 +381,15 @@ pub fn resolve<'a>(
     qname: &'a [u8],
     qname_lc: &[u8],
     qtype: u16,
-    ctx: &mut ClientCtx<'_>,
+    ctx: &mut ClientCtx<'_, '_>,
     parts: &mut Parts<'a>,
 ) -> Resolution {
     let Some(mut zone) = zones.find(qname_lc) else {
+        trace!(
+            ctx.trace,
+            "{} is in no zone served: REFUSED",
+            to_text(qname_lc)
+        );
         return Resolution {
             rcode: rcode::REFUSED,
             aa: false,
@@ -323,7 +397,7 @@ pub fn resolve<'a>(
     };
     // DS at a zone apex belongs to the parent, when we serve it too
     if qtype == rtype::DS
-        && qname_lc == &zone.apex[..]
+        && qname_lc == zone.apex()
         && let Some(parent) = zones.find_from(qname_lc, 1)
     {
         zone = parent;
@@ -333,10 +407,12 @@ pub fn resolve<'a>(
     let mut owner: &'a [u8] = qname;
     let mut chain: [&'a [u8]; MAX_CHAIN] = [&[]; MAX_CHAIN];
     let mut hops = 0;
+    trace!(ctx.trace, "zone {}", zone.origin());
     loop {
         let lc: &[u8] = if hops == 0 { qname_lc } else { owner };
         match find(zone, lc, qtype) {
             Found::NxDomain => {
+                trace!(ctx.trace, "{} does not exist: NXDOMAIN", to_text(lc));
                 negative(parts, zone);
                 return Resolution {
                     rcode: rcode::NXDOMAIN,
@@ -344,10 +420,14 @@ pub fn resolve<'a>(
                 };
             }
             Found::Referral(cut) => {
-                let ns = cut.rrset(rtype::NS).expect("a delegation has NS records");
+                // a node is a delegation because it holds NS records
+                let Some(ns) = cut.rrset(rtype::NS) else {
+                    return ok();
+                };
+                trace!(ctx.trace, "{} is delegated: referral", to_text(cut.name()));
                 parts.push(Part {
                     section: Section::Authority,
-                    owner: &cut.name,
+                    owner: cut.name(),
                     data: Data::Set(ns),
                     ttl: None,
                     required: false,
@@ -387,7 +467,7 @@ pub fn resolve<'a>(
                 }
                 if qtype == rtype::ANY {
                     // RFC 8482 §4.1: one RRset is enough; a name with none is NODATA
-                    match node.rrsets.first() {
+                    match node.rrsets().first() {
                         Some(set) => parts.add(Section::Answer, owner, set),
                         None => negative(parts, zone),
                     }
@@ -403,7 +483,7 @@ pub fn resolve<'a>(
                     return ok();
                 };
                 parts.add(Section::Answer, owner, cname);
-                let target: &'a [u8] = &cname.rdata[0].bytes;
+                let target: &'a [u8] = cname.first();
                 // follow the chain into any zone we serve; outside them the resolver goes on
                 match follow(zones, &mut chain, &mut hops, owner, target) {
                     Some(z) => zone = z,

@@ -19,7 +19,7 @@ cut NS ns.cut\ncut NS ns\nns.cut A 192.0.2.6\n";
 fn zones() -> ZoneSet {
     let dir = crate::testutil::dir("engine");
     std::fs::write(dir.join("t.zone"), ZONE).unwrap();
-    crate::zone::load_dir(&dir).unwrap()
+    crate::load::load_dir(&dir).unwrap()
 }
 
 fn ask(z: &ZoneSet, name: &str, t: RecordType) -> Message {

@@ -4,7 +4,7 @@
 
 use std::sync::OnceLock;
 
-use super::Code;
+use crate::net::Code;
 
 /// What the table knows about a country.
 #[derive(Debug, Clone, Copy)]

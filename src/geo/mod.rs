@@ -18,62 +18,7 @@ use serde::Deserialize;
 
 pub use countries::{Country, country};
 
-/// A short ASCII code (continent `EU`, country `DE`, subdivision `US-CA`) stored inline.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct Code {
-    len: u8,
-    bytes: [u8; 7],
-}
-
-impl Code {
-    /// An upper-cased code, if it is 1–7 ASCII alphanumerics or dashes.
-    pub fn new(s: &str) -> Option<Code> {
-        let b = s.as_bytes();
-        if b.is_empty() || b.len() > 7 || !b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
-        {
-            return None;
-        }
-        let mut bytes = [0u8; 7];
-        for (i, c) in b.iter().enumerate() {
-            bytes[i] = c.to_ascii_uppercase();
-        }
-        Some(Code {
-            len: b.len() as u8,
-            bytes,
-        })
-    }
-
-    /// `CC-SUB` from a country and a subdivision code, without allocating.
-    pub fn subdivision(country: Code, sub: &str) -> Option<Code> {
-        let mut buf = [0u8; 7];
-        let cc = country.as_str().as_bytes();
-        let n = cc.len() + 1 + sub.len();
-        if n > buf.len() {
-            return None;
-        }
-        buf[..cc.len()].copy_from_slice(cc);
-        buf[cc.len()] = b'-';
-        buf[cc.len() + 1..n].copy_from_slice(sub.as_bytes());
-        Code::new(std::str::from_utf8(&buf[..n]).ok()?)
-    }
-
-    /// The code as text.
-    pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("")
-    }
-}
-
-impl fmt::Debug for Code {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl fmt::Display for Code {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use crate::net::Code;
 
 /// Where a client is, as far as the databases know.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -207,15 +152,14 @@ pub struct Geo {
     pub databases: Vec<Database>,
 }
 
-/// Bits of an address family.
-pub fn family_bits(addr: IpAddr) -> u8 {
-    match addr {
-        IpAddr::V4(_) => 32,
-        IpAddr::V6(_) => 128,
-    }
-}
-
 impl Geo {
+    /// No databases: every client is unlocated.
+    pub const fn empty() -> Geo {
+        Geo {
+            databases: Vec::new(),
+        }
+    }
+
     /// Opens every database; all errors are returned.
     pub fn open(paths: &[PathBuf]) -> Result<Geo, Vec<GeoError>> {
         let mut dbs = Vec::new();

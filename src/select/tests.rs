@@ -3,8 +3,8 @@
 use std::net::IpAddr;
 
 use super::*;
-use crate::geo::Code;
 use crate::model::ZoneSet;
+use crate::net::{Code, mix};
 
 const ZONE: &str = "$ORIGIN p.test.\n$TTL 60\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n";
 
@@ -65,7 +65,7 @@ fn zones() -> ZoneSet {
     let dir = crate::testutil::dir("select");
     std::fs::write(dir.join("p.test.zone"), ZONE).unwrap();
     std::fs::write(dir.join("p.test.pools.toml"), POOLS).unwrap();
-    crate::zone::load_dir(&dir).unwrap_or_else(|e| panic!("{e}"))
+    crate::load::load_dir(&dir).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn loc(continent: &str, country: &str) -> Location {
@@ -83,9 +83,9 @@ struct Ask<'z> {
 }
 
 impl<'z> Ask<'z> {
-    fn pool(&self, name: &str) -> &'z crate::pool::Pool {
-        self.zones.zones[0]
-            .pools
+    fn pool(&self, name: &str) -> &'z crate::model::Pool {
+        self.zones.zones()[0]
+            .pools()
             .iter()
             .find(|p| p.name == name)
             .unwrap()
@@ -97,7 +97,7 @@ impl<'z> Ask<'z> {
         addr: &str,
         l: &Location,
     ) -> (Option<String>, Vec<String>, Decision<'z>) {
-        let z = &self.zones.zones[0];
+        let z = &self.zones.zones()[0];
         let p = self.pool(pool);
         let addr: IpAddr = addr.parse().unwrap();
         let c = Client {
@@ -105,9 +105,9 @@ impl<'z> Ask<'z> {
             loc: l,
             key: client_key(addr),
         };
-        let mut t = Vec::new();
-        let d = select(p, &z.datacenters, family, &c, &AllUp, Some(&mut t));
-        let dc = d.dc.map(|i| z.datacenters[p.dcs[i].dc].name.clone());
+        let mut t = Trace::new();
+        let d = select(p, z.datacenters(), family, &c, &AllUp, Some(&mut t));
+        let dc = d.dc.map(|i| z.datacenters()[p.dcs[i].dc].name.clone());
         let picks = d.picks().map(|m| m.text.clone()).collect();
         (dc, picks, d)
     }
@@ -217,7 +217,7 @@ fn weighted_shares_over_100k_clients() {
     let z = zones();
     let a = Ask { zones: &z };
     let pool = a.pool("spread");
-    let dcs = &z.zones[0].datacenters;
+    let dcs = z.zones()[0].datacenters();
     let mut counts = [0u32; 4];
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     let l = Location::default();
@@ -285,16 +285,16 @@ fn the_trace_tells_the_whole_story() {
         loc: &l,
         key: client_key(addr),
     };
-    let mut t = Vec::new();
+    let mut t = Trace::new();
     select(
         p,
-        &z.zones[0].datacenters,
+        z.zones()[0].datacenters(),
         Family::V4,
         &c,
         &AllUp,
         Some(&mut t),
     );
-    let text = t.join("\n");
+    let text = t.steps().join("\n");
     assert!(text.contains("route: continents EU matches"), "{text}");
     assert!(text.contains("tiers: [ams, iad]"), "{text}");
     assert!(text.contains("datacenter: ams"), "{text}");

@@ -29,11 +29,9 @@ pub enum EcsError {
 
 /// Parses the data of an ECS option.
 pub fn parse(data: &[u8]) -> Result<Ecs<'_>, EcsError> {
-    if data.len() < 4 {
-        return Err(EcsError::TooShort);
-    }
-    let family = u16::from_be_bytes([data[0], data[1]]);
-    let source_prefix = data[2];
+    let (&[f0, f1, source_prefix, _scope], addr_bytes) =
+        data.split_first_chunk::<4>().ok_or(EcsError::TooShort)?;
+    let family = u16::from_be_bytes([f0, f1]);
     let max = match family {
         1 => 32,
         2 => 128,
@@ -42,7 +40,6 @@ pub fn parse(data: &[u8]) -> Result<Ecs<'_>, EcsError> {
     if source_prefix > max {
         return Err(EcsError::SourcePrefixTooLong);
     }
-    let addr_bytes = &data[4..];
     if addr_bytes.len() != (source_prefix as usize).div_ceil(8) {
         return Err(EcsError::WrongAddressLength);
     }
@@ -54,11 +51,11 @@ pub fn parse(data: &[u8]) -> Result<Ecs<'_>, EcsError> {
     }
     let addr = if family == 1 {
         let mut b = [0u8; 4];
-        b[..addr_bytes.len()].copy_from_slice(addr_bytes);
+        b.iter_mut().zip(addr_bytes).for_each(|(d, s)| *d = *s);
         IpAddr::V4(Ipv4Addr::from(b))
     } else {
         let mut b = [0u8; 16];
-        b[..addr_bytes.len()].copy_from_slice(addr_bytes);
+        b.iter_mut().zip(addr_bytes).for_each(|(d, s)| *d = *s);
         IpAddr::V6(Ipv6Addr::from(b))
     };
     Ok(Ecs {
@@ -88,6 +85,7 @@ impl Ecs<'_> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -1,9 +1,11 @@
-//! Writing a response into a reused buffer, with name compression and RRset-atomic truncation.
+//! Writing a response into a reused buffer, with name compression, RRset-atomic truncation and the
+//! OPT record (with the ECS echo).
 //!
 //! The compression table is a fixed array on the stack: names that do not fit in it are simply
 //! written uncompressed, so encoding never allocates once the output buffer has grown to size.
 
-use crate::model::{Layout, Rdata};
+use crate::wire::Layout;
+use crate::wire::ecs::Ecs;
 use crate::wire::name::wire_len;
 
 /// Number of name suffixes remembered for compression. Responses of an authoritative server rarely
@@ -18,6 +20,60 @@ pub enum Section {
     Additional,
 }
 
+impl Section {
+    fn index(self) -> usize {
+        match self {
+            Section::Answer => 0,
+            Section::Authority => 1,
+            Section::Additional => 2,
+        }
+    }
+}
+
+/// The OPT record of a response (RFC 6891 §6.1.2): our payload size, the upper bits of the
+/// response code, the DO bit copied from the query, and the ECS option echoed with its scope
+/// (RFC 7871 §7.2.1). The writer is the only place that writes it.
+#[derive(Debug, Clone, Copy)]
+pub struct Opt<'a> {
+    /// The UDP payload size we advertise.
+    pub payload: u16,
+    /// The response code; its upper 8 bits go into the OPT record.
+    pub rcode: u16,
+    pub dnssec_ok: bool,
+    /// The query's ECS option and the scope to return in it.
+    pub ecs: Option<(Ecs<'a>, u8)>,
+}
+
+impl Opt<'_> {
+    /// Bytes of an OPT record (with the echo of `ecs`, if any) in a response.
+    pub fn wire_len(ecs: Option<&Ecs<'_>>) -> usize {
+        11 + ecs.map_or(0, |e| e.echo_len())
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        let p = self.payload.to_be_bytes();
+        let ext = u8::try_from(self.rcode >> 4).unwrap_or(0);
+        let options = self.ecs.map_or(0, |(e, _)| e.echo_len());
+        let rdlen = u16::try_from(options).unwrap_or(0).to_be_bytes();
+        out.extend_from_slice(&[
+            0,
+            0,
+            41,
+            p[0],
+            p[1],
+            ext,
+            0,
+            if self.dnssec_ok { 0x80 } else { 0 },
+            0,
+            rdlen[0],
+            rdlen[1],
+        ]);
+        if let Some((e, scope)) = self.ecs {
+            e.write_echo(out, scope);
+        }
+    }
+}
+
 /// An in-progress response.
 pub struct Writer<'a, 'b> {
     out: &'b mut Vec<u8>,
@@ -29,10 +85,27 @@ pub struct Writer<'a, 'b> {
     truncated: bool,
 }
 
+/// Every label suffix of `name` (up to `upto` bytes into it), with its offset inside `name`.
+fn suffixes(name: &[u8], upto: usize) -> impl Iterator<Item = (usize, &[u8])> {
+    let mut p = 0;
+    std::iter::from_fn(move || {
+        let l = *name.get(p)?;
+        if l == 0 || p >= upto {
+            return None;
+        }
+        let here = (p, name.get(p..)?);
+        p += usize::from(l) + 1;
+        Some(here)
+    })
+}
+
+// The writer indexes only into the header it wrote itself (`out` always holds at least the 12
+// header bytes once `new` returns) and into its own fixed arrays: no offset comes from input.
+#[allow(clippy::indexing_slicing)]
 impl<'a, 'b> Writer<'a, 'b> {
     /// Starts a response: a header with the given flags, and the question echoed as received.
     /// `limit` is the largest message allowed (the space for the OPT record must already be
-    /// subtracted).
+    /// subtracted: see [`Opt::wire_len`]).
     pub fn new(
         out: &'b mut Vec<u8>,
         id: u16,
@@ -52,11 +125,10 @@ impl<'a, 'b> Writer<'a, 'b> {
             counts: [0; 3],
             truncated: false,
         };
-        if let Some((qname, rest)) = question {
+        if let Some((qname, question)) = question {
             // the question is echoed byte for byte, so the client sees its own case
-            w.out.extend_from_slice(qname);
-            w.out.extend_from_slice(&rest[qname.len()..]);
-            w.remember(12, qname);
+            w.out.extend_from_slice(question);
+            w.remember(12, qname, qname.len());
         }
         w
     }
@@ -71,17 +143,17 @@ impl<'a, 'b> Writer<'a, 'b> {
         self.truncated = true;
     }
 
-    fn remember(&mut self, offset: usize, name: &'a [u8]) {
-        // every label suffix of the name is a compression target
-        let mut p = 0;
-        while p < name.len() && name[p] != 0 {
-            let off = offset + p;
+    /// Remembers the suffixes of `name` (written at `offset`) as compression targets.
+    fn remember(&mut self, offset: usize, name: &'a [u8], upto: usize) {
+        for (p, suffix) in suffixes(name, upto) {
+            let Ok(off) = u16::try_from(offset + p) else {
+                return;
+            };
             if off >= 0x3fff || self.table_len == TABLE {
                 return;
             }
-            self.table[self.table_len] = (off as u16, &name[p..]);
+            self.table[self.table_len] = (off, suffix);
             self.table_len += 1;
-            p += name[p] as usize + 1;
         }
     }
 
@@ -95,65 +167,53 @@ impl<'a, 'b> Writer<'a, 'b> {
     /// Writes a name, compressed against the names already in the message.
     fn name(&mut self, name: &'a [u8]) {
         let start = self.out.len();
-        let mut p = 0;
-        while p < name.len() && name[p] != 0 {
-            if let Some(off) = self.lookup(&name[p..]) {
-                self.out.extend_from_slice(&name[..p]);
+        for (p, suffix) in suffixes(name, name.len()) {
+            if let Some(off) = self.lookup(suffix) {
+                self.out
+                    .extend_from_slice(name.get(..p).unwrap_or_default());
                 self.out.extend_from_slice(&(0xc000 | off).to_be_bytes());
-                self.remember_prefix(start, name, p);
+                self.remember(start, name, p);
                 return;
             }
-            p += name[p] as usize + 1;
         }
         self.out.extend_from_slice(name);
-        self.remember_prefix(start, name, name.len());
-    }
-
-    fn remember_prefix(&mut self, start: usize, name: &'a [u8], upto: usize) {
-        let mut p = 0;
-        while p < upto && name[p] != 0 {
-            let off = start + p;
-            if off >= 0x3fff || self.table_len == TABLE {
-                return;
-            }
-            self.table[self.table_len] = (off as u16, &name[p..]);
-            self.table_len += 1;
-            p += name[p] as usize + 1;
-        }
+        self.remember(start, name, name.len());
     }
 
     fn rdata(&mut self, layout: Layout, b: &'a [u8]) {
         let len_at = self.out.len();
         self.out.extend_from_slice(&[0, 0]);
-        match layout {
-            Layout::Raw => self.out.extend_from_slice(b),
-            Layout::Name => self.name(b),
-            Layout::PrefName => {
-                self.out.extend_from_slice(&b[..2]);
-                self.name(&b[2..]);
+        match (layout, b.split_at_checked(2)) {
+            (Layout::Name, _) => self.name(b),
+            (Layout::PrefName, Some((pref, name))) => {
+                self.out.extend_from_slice(pref);
+                self.name(name);
             }
-            Layout::Soa => {
+            (Layout::Soa, _) => {
                 let m = wire_len(b).unwrap_or(b.len());
-                self.name(&b[..m]);
-                let r = wire_len(&b[m..]).unwrap_or(0);
-                self.name(&b[m..m + r]);
-                self.out.extend_from_slice(&b[m + r..]);
+                let (mname, rest) = b.split_at(m);
+                let r = wire_len(rest).unwrap_or(0);
+                let (rname, counters) = rest.split_at(r);
+                self.name(mname);
+                self.name(rname);
+                self.out.extend_from_slice(counters);
             }
+            _ => self.out.extend_from_slice(b),
         }
-        let len = (self.out.len() - len_at - 2) as u16;
+        let len = u16::try_from(self.out.len() - len_at - 2).unwrap_or(u16::MAX);
         self.out[len_at..len_at + 2].copy_from_slice(&len.to_be_bytes());
     }
 
-    /// Appends a whole RRset, or nothing if it does not fit. A set left out of the answer or
-    /// authority section marks the response truncated; the additional section is best effort
-    /// (RFC 2181 §9). Returns whether the set was written.
+    /// Appends a whole RRset (each record given as TTL and pre-encoded RDATA), or nothing if it does
+    /// not fit. A set left out of the answer or authority section marks the response truncated;
+    /// the additional section is best effort (RFC 2181 §9). Returns whether the set was written.
     pub fn rrset(
         &mut self,
         section: Section,
         owner: &'a [u8],
         rtype: u16,
         layout: Layout,
-        rdata: impl IntoIterator<Item = &'a Rdata>,
+        rdata: impl IntoIterator<Item = (u32, &'a [u8])>,
         ttl: Option<u32>,
     ) -> bool {
         if self.truncated {
@@ -162,14 +222,14 @@ impl<'a, 'b> Writer<'a, 'b> {
         let start = self.out.len();
         let table_len = self.table_len;
         let mut n = 0;
-        for rd in rdata {
+        for (rd_ttl, bytes) in rdata {
             n += 1;
             self.name(owner);
             self.out.extend_from_slice(&rtype.to_be_bytes());
             self.out.extend_from_slice(&1u16.to_be_bytes());
             self.out
-                .extend_from_slice(&ttl.unwrap_or(rd.ttl).to_be_bytes());
-            self.rdata(layout, &rd.bytes);
+                .extend_from_slice(&ttl.unwrap_or(rd_ttl).to_be_bytes());
+            self.rdata(layout, bytes);
         }
         if self.out.len() > self.limit {
             // roll back: no partial RRsets, and forget compression targets that are gone
@@ -180,19 +240,22 @@ impl<'a, 'b> Writer<'a, 'b> {
             }
             return false;
         }
-        self.counts[section as usize] += n;
+        self.counts[section.index()] += n;
         true
     }
 
-    /// Finishes the header counts and flags. `extra_additional` counts records (OPT) the caller
-    /// appends after this call.
-    pub fn finish(self, extra_additional: u16) -> &'b mut Vec<u8> {
+    /// Finishes the header counts and flags, and appends the OPT record when given.
+    pub fn finish(self, opt: Option<&Opt<'_>>) -> &'b mut Vec<u8> {
         let out = self.out;
         out[6..8].copy_from_slice(&self.counts[0].to_be_bytes());
         out[8..10].copy_from_slice(&self.counts[1].to_be_bytes());
-        out[10..12].copy_from_slice(&(self.counts[2] + extra_additional).to_be_bytes());
+        let additional = self.counts[2] + u16::from(opt.is_some());
+        out[10..12].copy_from_slice(&additional.to_be_bytes());
         if self.truncated {
             out[2] |= 0x02;
+        }
+        if let Some(o) = opt {
+            o.write(out);
         }
         out
     }
@@ -200,21 +263,18 @@ impl<'a, 'b> Writer<'a, 'b> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::indexing_slicing)]
     use super::*;
-    use crate::model::RRset;
 
-    fn set(rtype: u16, layout: Layout, rdata: &[&[u8]]) -> RRset {
-        RRset {
-            rtype,
+    struct Set {
+        layout: Layout,
+        rdata: Vec<(u32, &'static [u8])>,
+    }
+
+    fn set(_rtype: u16, layout: Layout, rdata: &[&'static [u8]]) -> Set {
+        Set {
             layout,
-            rdata: rdata
-                .iter()
-                .map(|b| Rdata {
-                    ttl: 60,
-                    bytes: b.to_vec().into(),
-                })
-                .collect(),
-            additional: vec![],
+            rdata: rdata.iter().map(|b| (60, *b)).collect(),
         }
     }
 
@@ -225,8 +285,15 @@ mod tests {
         let cname = set(5, Layout::Name, &[b"\x03web\x07example\x03com\x00"]);
         let mut buf = Vec::new();
         let mut w = Writer::new(&mut buf, 1, 0x8400, Some((q, &question)), 512);
-        assert!(w.rrset(Section::Answer, q, 5, cname.layout, &cname.rdata, None));
-        let out = w.finish(0).clone();
+        assert!(w.rrset(
+            Section::Answer,
+            q,
+            5,
+            cname.layout,
+            cname.rdata.clone(),
+            None
+        ));
+        let out = w.finish(None).clone();
         // header 12 + question 21 + owner pointer 2 + type/class/ttl/len 10 + "web" + pointer 6
         assert_eq!(out.len(), 12 + 21 + 2 + 10 + 6);
         assert_eq!(&out[33..35], &[0xc0, 12]);
@@ -240,13 +307,13 @@ mod tests {
     fn truncates_whole_rrsets_only() {
         let q = b"\x01t\x00";
         let question = [&q[..], &[0, 16, 0, 1]].concat();
-        let big = vec![200u8; 201];
-        let txt = set(16, Layout::Raw, &[&big, &big, &big]);
+        let big: &'static [u8] = Box::leak(vec![200u8; 201].into_boxed_slice());
+        let txt = set(16, Layout::Raw, &[big, big, big]);
         let mut buf = Vec::new();
         let mut w = Writer::new(&mut buf, 1, 0x8400, Some((q, &question)), 512);
-        assert!(!w.rrset(Section::Answer, q, 16, txt.layout, &txt.rdata, None));
+        assert!(!w.rrset(Section::Answer, q, 16, txt.layout, txt.rdata.clone(), None));
         assert!(w.truncated());
-        let out = w.finish(0).clone();
+        let out = w.finish(None).clone();
         assert_eq!(out.len(), 12 + question.len());
         assert_eq!(out[2] & 0x02, 0x02);
         assert_eq!(&out[6..8], &[0, 0]);

@@ -42,7 +42,10 @@ pub fn label_offsets(b: &[u8], out: &mut [u8; 128]) -> usize {
         if l == 0 || n == out.len() {
             break;
         }
-        out[n] = p as u8;
+        if let Some(slot) = out.get_mut(n) {
+            // a wire name is at most 255 bytes, so every offset fits
+            *slot = u8::try_from(p).unwrap_or(u8::MAX);
+        }
         n += 1;
         p += l as usize + 1;
     }
@@ -58,7 +61,10 @@ pub fn is_subdomain(name: &[u8], zone: &[u8]) -> bool {
     let cut = name.len() - zone.len();
     let mut p = 0;
     while p < cut {
-        p += name[p] as usize + 1;
+        match name.get(p) {
+            Some(&l) => p += l as usize + 1,
+            None => return false,
+        }
     }
     p == cut
 }
@@ -69,17 +75,6 @@ pub fn from_dotted(name: &str) -> Vec<u8> {
     for label in name.split('.').filter(|l| !l.is_empty()) {
         v.push(label.len() as u8);
         v.extend_from_slice(label.as_bytes());
-    }
-    v.push(0);
-    v
-}
-
-/// Converts a hickory name to lower-case wire format.
-pub fn from_hickory(n: &hickory_proto::rr::Name) -> Vec<u8> {
-    let mut v = Vec::with_capacity(n.len() + 2);
-    for label in n.iter() {
-        v.push(label.len() as u8);
-        v.extend(label.iter().map(|c| c.to_ascii_lowercase()));
     }
     v.push(0);
     v
@@ -113,6 +108,7 @@ pub fn to_text(b: &[u8]) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -6,7 +6,8 @@
 
 use std::net::IpAddr;
 
-use crate::model::rtype;
+use crate::net::mask;
+use crate::wire::rtype;
 
 /// Builds a query packet: one question, RD=0, class IN; an OPT record advertising `edns` when
 /// given, carrying an ECS option for `ecs` (address and source prefix) when given. `qname` is an
@@ -29,7 +30,7 @@ pub fn build(
     };
     let mut opt = Vec::new();
     if let Some((addr, len)) = ecs {
-        let (family, bytes): (u16, Vec<u8>) = match crate::pool::mask(addr, len) {
+        let (family, bytes): (u16, Vec<u8>) = match mask(addr, len) {
             IpAddr::V4(a) => (1, a.octets().to_vec()),
             IpAddr::V6(a) => (2, a.octets().to_vec()),
         };
@@ -38,7 +39,7 @@ pub fn build(
         opt.extend_from_slice(&((4 + n) as u16).to_be_bytes());
         opt.extend_from_slice(&family.to_be_bytes());
         opt.extend_from_slice(&[len, 0]);
-        opt.extend_from_slice(&bytes[..n]);
+        opt.extend_from_slice(bytes.get(..n).unwrap_or(&bytes));
     }
     v.extend_from_slice(&[0, 0, 41]);
     v.extend_from_slice(&payload.to_be_bytes());
@@ -62,17 +63,17 @@ pub struct Header {
     pub arcount: u16,
 }
 
+// Constant offsets into a 12-byte array: checked by the compiler, not reachable by input.
+#[allow(clippy::indexing_slicing)]
 impl Header {
     /// Reads the 12-byte header.
     pub fn read(b: &[u8]) -> Option<Header> {
-        if b.len() < 12 {
-            return None;
-        }
-        let u = |i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
+        let h: &[u8; 12] = b.get(..12)?.try_into().ok()?;
+        let u = |i: usize| u16::from_be_bytes([h[i], h[i + 1]]);
         Some(Header {
             id: u(0),
-            flags_hi: b[2],
-            flags_lo: b[3],
+            flags_hi: h[2],
+            flags_lo: h[3],
             qdcount: u(4),
             ancount: u(6),
             nscount: u(8),
@@ -108,13 +109,10 @@ impl<'a> Edns<'a> {
     pub fn option_iter(&self) -> impl Iterator<Item = (u16, &'a [u8])> + 'a {
         let mut b = self.options;
         std::iter::from_fn(move || {
-            if b.len() < 4 {
-                return None;
-            }
-            let code = u16::from_be_bytes([b[0], b[1]]);
-            let len = u16::from_be_bytes([b[2], b[3]]) as usize;
-            let data = &b[4..4 + len];
-            b = &b[4 + len..];
+            let code = u16_at(b, 0)?;
+            let len = u16_at(b, 2)? as usize;
+            let data = b.get(4..4 + len)?;
+            b = b.get(4 + len..)?;
             Some((code, data))
         })
     }
@@ -140,7 +138,7 @@ impl Query<'_> {
     /// The lower-case question name.
     #[inline]
     pub fn qname_lc(&self) -> &[u8] {
-        &self.qname_lc[..self.qname_len]
+        self.qname_lc.get(..self.qname_len).unwrap_or(&[])
     }
 }
 
@@ -212,8 +210,9 @@ pub fn parse(b: &[u8]) -> Result<Query<'_>, ParseError> {
             return Err(formerr(None));
         }
         let label = b.get(p..p + l + 1).ok_or(formerr(None))?;
-        for (i, c) in label.iter().enumerate() {
-            qname_lc[n + i] = if i == 0 { *c } else { c.to_ascii_lowercase() };
+        let dst = qname_lc.get_mut(n..n + l + 1).ok_or(formerr(None))?;
+        for (i, (d, c)) in dst.iter_mut().zip(label).enumerate() {
+            *d = if i == 0 { *c } else { c.to_ascii_lowercase() };
         }
         n += l + 1;
         p += l + 1;
@@ -221,7 +220,7 @@ pub fn parse(b: &[u8]) -> Result<Query<'_>, ParseError> {
             break;
         }
     }
-    let qname = &b[12..p];
+    let qname = b.get(12..p).ok_or(formerr(None))?;
     let qtype = u16_at(b, p).ok_or(formerr(None))?;
     let qclass = u16_at(b, p + 2).ok_or(formerr(None))?;
     p += 4;
@@ -250,7 +249,7 @@ pub fn parse(b: &[u8]) -> Result<Query<'_>, ParseError> {
         if rr_type == rtype::OPT {
             opt_count += 1;
             // RFC 6891 §6.1.1: more than one OPT, or an OPT not owned by the root, is FORMERR
-            if opt_count > 1 || b[name_start] != 0 {
+            if opt_count > 1 || b.get(name_start) != Some(&0) {
                 return Err(formerr_q(true));
             }
             // options must be whole TLVs
@@ -264,8 +263,8 @@ pub fn parse(b: &[u8]) -> Result<Query<'_>, ParseError> {
             }
             edns = Some(Edns {
                 payload: class,
-                version: ttl_hi[1],
-                dnssec_ok: ttl_hi[2] & 0x80 != 0,
+                version: ttl_hi.get(1).copied().unwrap_or(0),
+                dnssec_ok: ttl_hi.get(2).is_some_and(|f| f & 0x80 != 0),
                 options: rdata,
             });
         }
@@ -280,12 +279,13 @@ pub fn parse(b: &[u8]) -> Result<Query<'_>, ParseError> {
         qname_len: n,
         qtype,
         qclass,
-        question: &b[12..question_end],
+        question: b.get(12..question_end).ok_or(formerr(None))?,
         edns,
     })
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -9,9 +9,11 @@ use hickory_proto::rr::{Name, RData};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 
 use crate::error::Problem;
-use crate::model::{Layout, RRset, Rdata, Zone, rtype};
-use crate::wire::name::{from_hickory, is_subdomain, to_text};
-use crate::zone::parse::RawRecord;
+use crate::load::wire_name as from_hickory;
+use crate::load::zonefile::RawRecord;
+use crate::model::{RRset, Rdata, ZoneBuilder};
+use crate::wire::name::{is_subdomain, to_text};
+use crate::wire::{Layout, rtype};
 
 /// One record after the first pass: its place in the files and its encoded RDATA.
 struct Rec {
@@ -63,14 +65,14 @@ fn target_of(rdata: &RData) -> Option<&Name> {
     }
 }
 
-/// Validates and builds one zone. Every problem found is appended to `problems`; `None` is returned
-/// when there was any.
+/// Validates and builds one zone (without its pools). Every problem found is appended to
+/// `problems`; `None` is returned when there was any.
 pub fn build_zone(
     file: &Path,
     origin: &Name,
     records: Vec<RawRecord>,
     problems: &mut Vec<Problem>,
-) -> Option<Zone> {
+) -> Option<ZoneBuilder> {
     let start = problems.len();
     let apex = from_hickory(origin);
     let origin_text = to_text(&apex);
@@ -228,50 +230,34 @@ fn assemble(
     apex: Vec<u8>,
     names: BTreeMap<Vec<u8>, BTreeMap<u16, Vec<Rec>>>,
     cuts: &[Vec<u8>],
-) -> Zone {
-    let mut zone = Zone::new(&apex, file);
+) -> ZoneBuilder {
+    let mut zone = ZoneBuilder::new(&apex, file);
     let mut targets: Vec<(u32, usize, Vec<Vec<u8>>)> = Vec::new();
     for (owner, types) in names {
         let i = zone.insert_node(&owner);
-        let node = &mut zone.nodes[i as usize];
-        node.delegation = cuts.iter().any(|c| c == &owner);
+        let delegation = cuts.iter().any(|c| c == &owner);
         for (t, recs) in types {
             let tg: Vec<Vec<u8>> = recs.iter().filter_map(|r| r.target.clone()).collect();
+            let rdata = recs
+                .into_iter()
+                .map(|r| Rdata::new(r.ttl, r.rdata))
+                .collect();
+            let set = zone.add_rrset(i, RRset::new(t, rdata), delegation);
             if !tg.is_empty() {
-                targets.push((i, node.rrsets.len(), tg));
+                targets.push((i, set, tg));
             }
-            node.rrsets.push(RRset {
-                rtype: t,
-                layout: Layout::for_type(t),
-                rdata: recs
-                    .into_iter()
-                    .map(|r| Rdata {
-                        ttl: r.ttl,
-                        bytes: r.rdata,
-                    })
-                    .collect(),
-                additional: Vec::new(),
-            });
         }
     }
-    let (nodes, index) = (&mut zone.nodes, &zone.index);
     for (node, set, tg) in targets {
         let found: Vec<u32> = tg
             .iter()
-            .filter_map(|t| index.get(&t[..]).copied())
-            .filter(|&j| {
-                let n = &nodes[j as usize];
-                n.rrset(rtype::A).is_some() || n.rrset(rtype::AAAA).is_some()
+            .filter_map(|t| {
+                let n = zone.node(t)?;
+                let has_addr = n.rrset(rtype::A).is_some() || n.rrset(rtype::AAAA).is_some();
+                has_addr.then(|| zone.index_of(t)).flatten()
             })
             .collect();
-        nodes[node as usize].rrsets[set].additional = found;
+        zone.set_additional(node, set, found);
     }
-    let soa = &zone.nodes[0].rrset(rtype::SOA).expect("validated").rdata[0];
-    let minimum = soa
-        .bytes
-        .get(soa.bytes.len().saturating_sub(4)..)
-        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-        .unwrap_or(0);
-    zone.negative_ttl = soa.ttl.min(minimum);
     zone
 }

@@ -1,10 +1,14 @@
-//! Loading zone files into the immutable [`crate::model::ZoneSet`], reporting every problem.
+//! Loading the zones directory into the immutable [`crate::model::ZoneSet`], reporting every
+//! problem.
 //!
-//! Every `*.zone` file of the zones directory is one zone. Loading is all or nothing: the result is
-//! either a complete, validated zone set or the full list of problems with file and line.
+//! Every `*.zone` file of the zones directory is one zone ([`zonefile`] reads it, [`zone`]
+//! validates it into a [`crate::model::ZoneBuilder`]); a `*.pools.toml` beside it binds pools to its
+//! names ([`pools`]); then the zone is frozen. Loading is all or nothing: the result is either a
+//! complete, validated zone set or the full list of problems with file and line.
 
-pub mod build;
-pub mod parse;
+pub mod pools;
+pub mod zone;
+pub mod zonefile;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -66,27 +70,36 @@ pub fn load_dir(dir: &Path) -> Result<ZoneSet, LoadError> {
     let mut zones = Vec::new();
     let mut seen: HashMap<Box<[u8]>, PathBuf> = HashMap::new();
     for f in &files {
-        let Some(text) = parse::read_zone_file(f, &mut problems) else {
+        let Some(text) = zonefile::read_zone_file(f, &mut problems) else {
             continue;
         };
-        if let Some(mut z) = build::build_zone(f, &text.origin, text.records, &mut problems) {
-            let pools = crate::pool::load::pool_file_for(f);
-            if pools.is_file() {
-                crate::pool::load::attach(&mut z, &pools, &mut problems);
-            }
-            if let Some(other) = seen.get(&z.apex) {
-                problems.push(Problem::new(
-                    f,
-                    0,
-                    format!(
-                        "the zone {} is already loaded from {}",
-                        z.origin,
-                        other.display()
-                    ),
-                ));
-                continue;
-            }
-            seen.insert(z.apex.clone(), f.clone());
+        let Some(builder) = zone::build_zone(f, &text.origin, text.records, &mut problems) else {
+            continue;
+        };
+        let pool_file = pools::pool_file_for(f);
+        let bound = if pool_file.is_file() {
+            pools::read(&builder, &pool_file, &mut problems)
+        } else {
+            Some(pools::PoolSet::default())
+        };
+        let Some(bound) = bound else {
+            continue;
+        };
+        if let Some(other) = seen.get(builder.apex()) {
+            problems.push(Problem::new(
+                f,
+                0,
+                format!(
+                    "the zone {} is already loaded from {}",
+                    builder.origin(),
+                    other.display()
+                ),
+            ));
+            continue;
+        }
+        seen.insert(builder.apex().into(), f.clone());
+        // validation reported a missing SOA already; freezing cannot fail after it passed
+        if let Some(z) = builder.freeze(bound.datacenters, bound.pools, bound.bindings) {
             zones.push(z);
         }
     }
@@ -94,4 +107,15 @@ pub fn load_dir(dir: &Path) -> Result<ZoneSet, LoadError> {
         return Err(LoadError::sorted(problems));
     }
     Ok(ZoneSet::new(zones))
+}
+
+/// Converts a hickory name to lower-case wire format.
+pub(crate) fn wire_name(n: &hickory_proto::rr::Name) -> Vec<u8> {
+    let mut v = Vec::with_capacity(n.len() + 2);
+    for label in n.iter() {
+        v.push(u8::try_from(label.len()).unwrap_or(63));
+        v.extend(label.iter().map(|c| c.to_ascii_lowercase()));
+    }
+    v.push(0);
+    v
 }

@@ -1,0 +1,242 @@
+//! Choosing a pool's answer for one client: a pure function of the pool, the client's location and
+//! address, and the health view passed in. No I/O, no failure: every outcome is a value.
+//!
+//! The steps, one submodule each: [`route`] (the most specific rule) → [`tiers`] (the first tier
+//! in failover order with an available datacenter; a split tier picks among its datacenters by
+//! percentage) → [`members`] (up to `max_answers` members by weight) → TTL and ECS scope, here.
+//! Both sticky choices use weighted rendezvous hashing ([`score`]) keyed by the client's network
+//! (/24 for IPv4, /56 for IPv6) and the pool, so every node of a fleet gives a client the same
+//! answer, and a change moves only the clients it must.
+//!
+//! Health and tracing are seams: the caller passes a [`Health`] view and, for `explain`, a
+//! [`Trace`] that every step describes itself into. Without a trace nothing is allocated.
+
+mod members;
+mod route;
+mod score;
+mod tiers;
+
+use std::net::IpAddr;
+
+use crate::geo::Location;
+use crate::model::pool::MAX_ANSWERS;
+use crate::model::{Datacenter, Family, Member, Pool};
+use crate::net::{family_bits, mask, stable_hash};
+
+/// Most datacenters `nearest` orders (the pool loader rejects pools with more).
+pub const MAX_NEAREST: usize = 64;
+
+/// Prefix length of the client network that sticky choices are keyed by.
+pub fn sticky_prefix(addr: IpAddr) -> u8 {
+    if addr.is_ipv4() { 24 } else { 56 }
+}
+
+/// The client as selection sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Client<'a> {
+    /// The address that locates the client: the ECS address, or the packet's source.
+    pub addr: IpAddr,
+    pub loc: &'a Location,
+    /// Hash of the client's sticky network (see [`client_key`]).
+    pub key: u64,
+}
+
+/// The sticky key of an address: its /24 or /56, hashed.
+pub fn client_key(addr: IpAddr) -> u64 {
+    match mask(addr, sticky_prefix(addr)) {
+        IpAddr::V4(v) => stable_hash(&[&v.octets()]),
+        IpAddr::V6(v) => stable_hash(&[&v.octets()]),
+    }
+}
+
+/// Member health, as selection needs it: the seam health checks plug into.
+pub trait Health {
+    /// Whether a member (by position in its datacenter's list of that family) may be answered.
+    fn up(&self, pool: &Pool, dc: usize, family: Family, member: usize) -> bool;
+}
+
+/// Every member is up.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AllUp;
+
+impl Health for AllUp {
+    #[inline]
+    fn up(&self, _: &Pool, _: usize, _: Family, _: usize) -> bool {
+        true
+    }
+}
+
+/// The steps of a decision, in words: filled by the engine and by selection when `explain` asks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Trace {
+    steps: Vec<String>,
+    located: Option<IpAddr>,
+}
+
+impl Trace {
+    /// An empty trace.
+    pub fn new() -> Trace {
+        Trace::default()
+    }
+
+    /// Records one step.
+    pub fn note(&mut self, step: impl Into<String>) {
+        self.steps.push(step.into());
+    }
+
+    /// The steps, in order.
+    pub fn steps(&self) -> &[String] {
+        &self.steps
+    }
+
+    /// Records the address the client was located by.
+    pub fn set_located(&mut self, addr: IpAddr) {
+        self.located = Some(addr);
+    }
+
+    /// The address the client was located by, when a pool needed the location.
+    pub fn located(&self) -> Option<IpAddr> {
+        self.located
+    }
+}
+
+/// Records a step when a trace is present; formats nothing otherwise.
+macro_rules! trace {
+    ($t:expr, $($arg:tt)*) => {
+        if let Some(t) = $t.as_deref_mut() {
+            $crate::select::Trace::note(t, format!($($arg)*));
+        }
+    };
+}
+pub(crate) use trace;
+
+/// How a decision ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Answer with the picked members.
+    Answer,
+    /// The matching route is an empty list: NODATA.
+    Geofence,
+    /// No datacenter of the route has members of the asked family (an AAAA query to an
+    /// IPv4-only pool): NODATA.
+    NoMembers,
+}
+
+/// What [`select`] decided.
+#[derive(Debug, Clone, Copy)]
+pub struct Decision<'p> {
+    pub outcome: Outcome,
+    /// Index into the pool's `dcs` of the datacenter that answers.
+    pub dc: Option<usize>,
+    picks: [Option<&'p Member>; MAX_ANSWERS],
+    pub ttl: u32,
+    /// The ECS scope: the prefix length over which this answer stays the same (not yet capped
+    /// by the query's source prefix).
+    pub scope: u8,
+}
+
+impl<'p> Decision<'p> {
+    /// The members to answer with, best first.
+    pub fn picks(&self) -> impl Iterator<Item = &'p Member> + '_ {
+        self.picks.iter().flatten().copied()
+    }
+}
+
+/// Decides the answer of `pool` for `client`, asking for members of `family`. With `trace`, every
+/// step is described in it (for `geosteer explain`); without, nothing is allocated.
+pub fn select<'p, H: Health>(
+    pool: &'p Pool,
+    dcs: &[Datacenter],
+    family: Family,
+    client: &Client<'_>,
+    health: &H,
+    mut trace: Option<&mut Trace>,
+) -> Decision<'p> {
+    let addr = client.addr;
+    let (tiers, net_match) = route::matching(pool, client, &mut trace);
+    if trace.is_some() {
+        let list: Vec<String> = tiers
+            .iter()
+            .map(|t| tiers::describe(pool, dcs, t))
+            .collect();
+        trace!(trace, "tiers: [{}]", list.join(", "));
+    }
+    let mut d = Decision {
+        outcome: Outcome::Answer,
+        dc: None,
+        picks: [None; MAX_ANSWERS],
+        ttl: pool.ttl,
+        scope: route::scope(pool, tiers, net_match, client),
+    };
+    if tiers.is_empty() {
+        trace!(
+            trace,
+            "geofence: the route is an empty list, the answer is NODATA"
+        );
+        d.outcome = Outcome::Geofence;
+        return d;
+    }
+
+    let Some(choice) = tiers::choose(pool, dcs, tiers, family, client, health, &mut trace) else {
+        trace!(
+            trace,
+            "no datacenter of the route has {} members: NODATA",
+            family_name(family)
+        );
+        d.outcome = Outcome::NoMembers;
+        return d;
+    };
+    d.dc = Some(choice.dc);
+    if choice.rank > 0 {
+        d.ttl = pool.ttl_degraded;
+    }
+    trace!(
+        trace,
+        "datacenter: {}{}",
+        tiers::dc_name(pool, dcs, choice.dc),
+        if choice.rank > 0 {
+            " (not the first choice: ttl_degraded)"
+        } else {
+            ""
+        }
+    );
+
+    let sticky_members = members::pick(
+        pool,
+        choice.dc,
+        family,
+        client,
+        health,
+        &mut d.picks,
+        &mut trace,
+    );
+    let sticky = choice.sticky || sticky_members;
+    if sticky {
+        d.scope = d.scope.max(sticky_prefix(addr));
+    }
+    d.scope = d.scope.min(family_bits(addr));
+    trace!(
+        trace,
+        "ttl {}, scope /{}{}",
+        d.ttl,
+        d.scope,
+        if sticky {
+            format!(" (sticky per /{})", sticky_prefix(addr))
+        } else {
+            String::new()
+        }
+    );
+    d
+}
+
+/// The family in words, for traces.
+pub fn family_name(f: Family) -> &'static str {
+    match f {
+        Family::V4 => "IPv4",
+        Family::V6 => "IPv6",
+        Family::Name => "name",
+    }
+}
+
+#[cfg(test)]
+mod tests;

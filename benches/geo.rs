@@ -3,6 +3,9 @@
 //!
 //! Run: `cargo bench --bench geo`. Figures: BENCHMARKS.md.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;

@@ -2,6 +2,9 @@
 //!
 //! Run: `cargo bench --bench query_path`. Figures and the machine they came from: BENCHMARKS.md.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::net::SocketAddr;
 use std::path::Path;
 

@@ -220,9 +220,17 @@ async fn serve_hickory(config: &Config, state: Arc<State>) -> Result<(), ServeEr
 
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(e) => {
+            // without a SIGTERM handler the default action (exit) still stops the process
+            tracing::warn!(error = %e, "cannot install a SIGTERM handler");
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

@@ -1,5 +1,7 @@
 //! The `geosteer` binary: command line, logging, exit codes.
 
+#![forbid(unsafe_code)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -1,5 +1,8 @@
 //! `geosteer check`: every problem with file:line, exit codes.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use common::*;

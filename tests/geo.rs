@@ -1,6 +1,9 @@
 //! Geo steering end to end: GeoIP fixtures in both record layouts (written by the test), a pool
 //! file exercising every routing rule, and the real server queried with EDNS Client Subnet.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 #[path = "common/mmdb.rs"]
 mod mmdb;

@@ -1,6 +1,12 @@
 //! The query path allocates nothing once its output buffer has grown: a counting allocator
 //! watches `engine::respond` answer every shape of query.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// The counting allocator implements `GlobalAlloc`, which is unsafe by definition; it only
+// forwards to the system allocator.
+#![allow(unsafe_code)]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::net::SocketAddr;

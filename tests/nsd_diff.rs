@@ -4,6 +4,9 @@
 //! run. When NSD is installed it is also started on the same zones and must agree with the golden
 //! file (`GEOSTEER_UPDATE_GOLDEN=1` rewrites the file from NSD instead).
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::net::{SocketAddr, TcpListener, UdpSocket};

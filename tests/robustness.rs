@@ -1,6 +1,9 @@
 //! Malformed input never panics the engine, and every reply it sends is a well-formed message.
 //! 200,000 mutated and random packets, in process (the network version is in tests/server.rs).
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 

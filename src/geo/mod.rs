@@ -85,13 +85,17 @@ impl Database {
         // empty `description` map. Instead a few lookups must decode, which catches a corrupt
         // data section before the database is put in service.
         let reader = maxminddb::Reader::from_source(buf).map_err(invalid)?;
-        for probe in ["1.1.1.1", "8.8.8.8", "2001:200::1", "::"] {
-            if let Ok(res) = reader.lookup(probe.parse().expect("valid probe address")) {
+        let probes: [IpAddr; 4] = [
+            IpAddr::from([1, 1, 1, 1]),
+            IpAddr::from([8, 8, 8, 8]),
+            IpAddr::from([0x2001, 0x200, 0, 0, 0, 0, 0, 1]),
+            IpAddr::from([0u16; 8]),
+        ];
+        for probe in probes {
+            if let Ok(res) = reader.lookup(probe) {
                 res.decode::<Record<'_>>().map_err(invalid)?;
-            } else if reader.metadata().ip_version == 6 || !probe.contains(':') {
-                reader
-                    .lookup(probe.parse().expect("valid probe address"))
-                    .map_err(invalid)?;
+            } else if reader.metadata().ip_version == 6 || probe.is_ipv4() {
+                reader.lookup(probe).map_err(invalid)?;
             }
         }
         Ok(Database {

@@ -378,7 +378,7 @@ fn record(file: &Arc<Path>, e: &Entry, ctx: &mut Ctx) -> Result<RawRecord, Strin
             .clone()
             .ok_or("the record has no owner name (the line starts with blank space) and no earlier record gives one")?
     } else {
-        let t = toks.next().expect("entries are never empty");
+        let t = toks.next().ok_or("the record is empty")?;
         parse_name(&t.text, Some(&ctx.origin))?
     };
     ctx.last_owner = Some(owner.clone());

@@ -131,7 +131,9 @@ impl PoolBuilder<'_> {
                 continue;
             }
             let t = self.tiers(cx, pool, dcs, dc_of, v);
-            route.continents.insert(Code::new(&code).expect("valid"), t);
+            if let Some(c) = Code::new(&code) {
+                route.continents.insert(c, t);
+            }
         }
         for (k, v) in &r.countries {
             let code = k.to_ascii_uppercase();
@@ -140,7 +142,9 @@ impl PoolBuilder<'_> {
                 continue;
             }
             let t = self.tiers(cx, pool, dcs, dc_of, v);
-            route.countries.insert(Code::new(&code).expect("valid"), t);
+            if let Some(c) = Code::new(&code) {
+                route.countries.insert(c, t);
+            }
         }
         for (k, v) in &r.subdivisions {
             let code = k.to_ascii_uppercase();
@@ -157,9 +161,9 @@ impl PoolBuilder<'_> {
                 continue;
             }
             let t = self.tiers(cx, pool, dcs, dc_of, v);
-            route
-                .subdivisions
-                .insert(Code::new(&code).expect("valid"), t);
+            if let Some(c) = Code::new(&code) {
+                route.subdivisions.insert(c, t);
+            }
         }
         for (k, v) in &r.asns {
             let n = k

@@ -7,6 +7,7 @@
 //! complete, validated zone set or the full list of problems with file and line.
 
 pub mod pools;
+pub mod rdata;
 pub mod zone;
 pub mod zonefile;
 
@@ -107,15 +108,4 @@ pub fn load_dir(dir: &Path) -> Result<ZoneSet, LoadError> {
         return Err(LoadError::sorted(problems));
     }
     Ok(ZoneSet::new(zones))
-}
-
-/// Converts a hickory name to lower-case wire format.
-pub(crate) fn wire_name(n: &hickory_proto::rr::Name) -> Vec<u8> {
-    let mut v = Vec::with_capacity(n.len() + 2);
-    for label in n.iter() {
-        v.push(u8::try_from(label.len()).unwrap_or(63));
-        v.extend(label.iter().map(|c| c.to_ascii_lowercase()));
-    }
-    v.push(0);
-    v
 }

@@ -5,15 +5,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use hickory_proto::rr::{Name, RData};
-use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
-
 use crate::error::Problem;
-use crate::load::wire_name as from_hickory;
+use crate::load::rdata::type_name;
 use crate::load::zonefile::RawRecord;
 use crate::model::{RRset, Rdata, ZoneBuilder};
 use crate::wire::name::{is_subdomain, to_text};
-use crate::wire::{Layout, rtype};
+use crate::wire::rtype;
 
 /// One record after the first pass: its place in the files and its encoded RDATA.
 struct Rec {
@@ -25,63 +22,24 @@ struct Rec {
     target: Option<Vec<u8>>,
 }
 
-/// Encodes RDATA in uncompressed wire format, with the names of compressible types lower-cased so
-/// the query path can follow them (CNAME chains) and compare them without case folding.
-fn encode_rdata(rdata: &RData) -> Result<Box<[u8]>, String> {
-    let mut buf = Vec::new();
-    let mut enc = BinEncoder::new(&mut buf);
-    enc.set_name_encoding(NameEncoding::Uncompressed);
-    rdata
-        .emit(&mut enc)
-        .map_err(|e| format!("cannot encode {}: {e}", rdata.record_type()))?;
-    let t = u16::from(rdata.record_type());
-    match Layout::for_type(t) {
-        Layout::Raw => {}
-        Layout::Name => lowercase_names(&mut buf, 0, 1),
-        Layout::PrefName => lowercase_names(&mut buf, 2, 1),
-        Layout::Soa => lowercase_names(&mut buf, 0, 2),
-    }
-    Ok(buf.into_boxed_slice())
-}
-
-fn lowercase_names(buf: &mut [u8], mut p: usize, names: usize) {
-    for _ in 0..names {
-        while p < buf.len() && buf[p] != 0 {
-            let l = buf[p] as usize;
-            buf[p + 1..p + 1 + l].make_ascii_lowercase();
-            p += l + 1;
-        }
-        p += 1;
-    }
-}
-
-/// The name additional-section processing follows for a record, if any.
-fn target_of(rdata: &RData) -> Option<&Name> {
-    match rdata {
-        RData::NS(ns) => Some(&ns.0),
-        RData::MX(mx) => Some(&mx.exchange),
-        RData::SRV(srv) => Some(&srv.target),
-        _ => None,
-    }
-}
-
 /// Validates and builds one zone (without its pools). Every problem found is appended to
 /// `problems`; `None` is returned when there was any.
 pub fn build_zone(
     file: &Path,
-    origin: &Name,
+    origin: &[u8],
     records: Vec<RawRecord>,
     problems: &mut Vec<Problem>,
 ) -> Option<ZoneBuilder> {
     let start = problems.len();
-    let apex = from_hickory(origin);
+    let apex = origin.to_vec();
     let origin_text = to_text(&apex);
 
     // owner (lower-case wire) → type → records, in name order for stable reports
     let mut names: BTreeMap<Vec<u8>, BTreeMap<u16, Vec<Rec>>> = BTreeMap::new();
+    let mut signed = false;
     for r in records {
-        let owner = from_hickory(&r.owner);
-        let rt = u16::from(r.rtype());
+        let owner = r.owner.clone();
+        let rt = r.rtype;
         let here = |m: String| Problem::new(&r.file, r.line, m);
         if !is_subdomain(&owner, &apex) {
             problems.push(here(format!(
@@ -94,13 +52,15 @@ pub fn build_zone(
             problems.push(here("DNAME records are not supported".into()));
             continue;
         }
-        let rdata = match encode_rdata(&r.rdata) {
-            Ok(b) => b,
-            Err(m) => {
-                problems.push(here(m));
-                continue;
-            }
-        };
+        if rt == rtype::RRSIG && !signed {
+            // a validating resolver given these records without their signatures fails them
+            signed = true;
+            problems.push(here(format!(
+                "{origin_text} is a signed zone (it holds RRSIG records): geosteer does not serve DNSSEC yet, and serving the zone without its signatures would make validating resolvers reject its answers; serve the unsigned zone instead"
+            )));
+            continue;
+        }
+        let rdata = r.rdata.clone();
         let set = names.entry(owner).or_default().entry(rt).or_default();
         // identical records are one record (RFC 2181 §5)
         if set.iter().any(|x| x.rdata == rdata) {
@@ -110,7 +70,7 @@ pub fn build_zone(
             file: r.file.clone(),
             line: r.line,
             ttl: r.ttl,
-            target: target_of(&r.rdata).map(from_hickory),
+            target: r.target.clone(),
             rdata,
         });
     }
@@ -167,7 +127,7 @@ pub fn build_zone(
                 {
                     problems.push(here(format!(
                         "{text} is a delegation point: it may only hold NS, DS and glue, not {}",
-                        hickory_proto::rr::RecordType::from(t)
+                        type_name(t)
                     )));
                 }
             }
@@ -187,7 +147,7 @@ pub fn build_zone(
                     c.line,
                     format!(
                         "{text} has a CNAME and other data ({} at line {}): a CNAME must be alone at its name (RFC 1034 §3.6.2)",
-                        hickory_proto::rr::RecordType::from(other),
+                        type_name(other),
                         recs[0].line
                     ),
                 ));

@@ -2,17 +2,14 @@
 //!
 //! The tokenizer and the directive handling (`$ORIGIN`, `$TTL`, `$INCLUDE`, owner inheritance,
 //! parentheses, quoting, comments) are ours, because errors must name their line and reading must
-//! go on after a bad record to report every problem in one run. The RDATA of each record is parsed
-//! by hickory-proto's zone parser, so every record type hickory knows is accepted.
+//! go on after a bad record to report every problem in one run. The RDATA of each record is read
+//! by [`crate::load::rdata`], which knows every type NSD reads.
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::Arc;
 
-use hickory_proto::rr::{Name, RData, RecordType};
-use hickory_proto::serialize::txt::{Parser, parse_ttl};
-
 use crate::error::Problem;
+use crate::load::rdata::{self, Tok, lower, period as parse_ttl, type_code};
 
 /// How deep `$INCLUDE` may nest before we suspect a loop.
 const MAX_INCLUDE_DEPTH: usize = 8;
@@ -22,16 +19,14 @@ const MAX_INCLUDE_DEPTH: usize = 8;
 pub struct RawRecord {
     pub file: Arc<Path>,
     pub line: usize,
-    pub owner: Name,
+    /// Lower-case wire-format owner name.
+    pub owner: Vec<u8>,
+    pub rtype: u16,
     pub ttl: u32,
-    pub rdata: RData,
-}
-
-impl RawRecord {
-    /// The record's type.
-    pub fn rtype(&self) -> RecordType {
-        self.rdata.record_type()
-    }
+    /// Wire-format RDATA (uncompressed).
+    pub rdata: Box<[u8]>,
+    /// The lower-case name additional-section processing follows (NS, MX, SRV).
+    pub target: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone)]
@@ -191,17 +186,21 @@ fn tokenize(text: &str, file: &Path, problems: &mut Vec<Problem>) -> Vec<Entry> 
 
 /// Reading state carried across entries and into `$INCLUDE`d files.
 struct Ctx {
-    origin: Name,
+    /// Wire format.
+    origin: Vec<u8>,
     default_ttl: Option<u32>,
     last_ttl: Option<u32>,
-    last_owner: Option<Name>,
+    last_owner: Option<Vec<u8>>,
+    /// The SOA's MINIMUM, the TTL of records with none when there is no `$TTL` (as NSD does).
+    soa_minimum: Option<u32>,
 }
 
 /// What [`read_zone_file`] produces.
 #[derive(Debug)]
 pub struct ZoneText {
-    /// The zone's origin: the file's leading `$ORIGIN`, else the file name without `.zone`.
-    pub origin: Name,
+    /// The zone's origin (lower-case wire format): the file's leading `$ORIGIN`, else the file
+    /// name without `.zone`.
+    pub origin: Vec<u8>,
     pub records: Vec<RawRecord>,
 }
 
@@ -231,18 +230,20 @@ pub fn read_zone_file(path: &Path, problems: &mut Vec<Problem>) -> Option<ZoneTe
             }
         },
     };
+    let origin = lower(&origin);
     let mut ctx = Ctx {
         origin: origin.clone(),
         default_ttl: None,
         last_ttl: None,
         last_owner: None,
+        soa_minimum: None,
     };
     let mut records = Vec::new();
     read_entries(&file, entries, &mut ctx, &mut records, problems, 0);
     Some(ZoneText { origin, records })
 }
 
-fn leading_origin(entries: &[Entry]) -> Option<Result<Name, (usize, String)>> {
+fn leading_origin(entries: &[Entry]) -> Option<Result<Vec<u8>, (usize, String)>> {
     let first = entries.first()?;
     let t0 = first.tokens.first()?;
     if first.inherits_owner || !t0.text.eq_ignore_ascii_case("$ORIGIN") {
@@ -254,40 +255,25 @@ fn leading_origin(entries: &[Entry]) -> Option<Result<Name, (usize, String)>> {
     })
 }
 
-fn origin_from_file_name(path: &Path) -> Result<Name, String> {
+fn origin_from_file_name(path: &Path) -> Result<Vec<u8>, String> {
     let stem = path
         .file_stem()
         .and_then(|s| s.to_str())
         .ok_or("the file name is not valid UTF-8")?;
-    parse_name(stem, Some(&Name::root())).map_err(|m| {
+    parse_name(stem, Some(&[0])).map_err(|m| {
         format!("the zone's origin is taken from the file name, which is not a domain name ({m}); start the file with $ORIGIN")
     })
 }
 
-/// Parses a domain name, relative to `origin` unless it ends in a dot.
-pub(crate) fn parse_name(text: &str, origin: Option<&Name>) -> Result<Name, String> {
-    if text == "@" {
-        return origin
-            .cloned()
-            .ok_or_else(|| "'@' used before any origin is known".to_string());
-    }
-    let mut n = Name::parse(text, origin).map_err(|e| format!("bad domain name '{text}': {e}"))?;
-    if !n.is_fqdn() {
-        match origin {
-            Some(o) => {
-                n = n
-                    .append_domain(o)
-                    .map_err(|e| format!("bad domain name '{text}': {e}"))?
-            }
-            None => return Err(format!("'{text}' must be an absolute name ending in '.'")),
-        }
-    }
-    Ok(n)
+/// Parses a domain name, relative to `origin` unless it ends in a dot (wire format, case kept).
+pub(crate) fn parse_name(text: &str, origin: Option<&[u8]>) -> Result<Vec<u8>, String> {
+    rdata::parse_name(text, origin)
 }
 
 fn is_class(s: &str) -> bool {
     matches!(s.to_ascii_uppercase().as_str(), "IN" | "CH" | "CS" | "HS")
-        || (s.len() > 5 && s[..5].eq_ignore_ascii_case("CLASS") && s[5..].parse::<u16>().is_ok())
+        || s.get(..5).is_some_and(|c| c.eq_ignore_ascii_case("CLASS"))
+            && s.get(5..).is_some_and(|n| n.parse::<u16>().is_ok())
 }
 
 fn read_entries(
@@ -299,7 +285,9 @@ fn read_entries(
     depth: usize,
 ) {
     for e in entries {
-        let first = &e.tokens[0].text;
+        let Some(first) = e.tokens.first().map(|t| t.text.as_str()) else {
+            continue;
+        };
         if !e.inherits_owner && first.starts_with('$') {
             directive(file, &e, ctx, records, problems, depth);
             continue;
@@ -319,7 +307,11 @@ fn directive(
     problems: &mut Vec<Problem>,
     depth: usize,
 ) {
-    let name = e.tokens[0].text.to_ascii_uppercase();
+    let name = e
+        .tokens
+        .first()
+        .map(|t| t.text.to_ascii_uppercase())
+        .unwrap_or_default();
     let arg = e.tokens.get(1).map(|t| t.text.as_str());
     let mut report = |m: String| problems.push(Problem::new(file, e.line, m));
     match (name.as_str(), arg) {
@@ -328,8 +320,8 @@ fn directive(
             Err(m) => report(m),
         },
         ("$TTL", Some(a)) => match parse_ttl(a) {
-            Ok(t) => ctx.default_ttl = Some(t),
-            Err(_) => report(format!("bad $TTL value '{a}'")),
+            Some(t) => ctx.default_ttl = Some(t),
+            None => report(format!("bad $TTL value '{a}'")),
         },
         ("$INCLUDE", Some(a)) => {
             if depth >= MAX_INCLUDE_DEPTH {
@@ -379,7 +371,7 @@ fn record(file: &Arc<Path>, e: &Entry, ctx: &mut Ctx) -> Result<RawRecord, Strin
             .ok_or("the record has no owner name (the line starts with blank space) and no earlier record gives one")?
     } else {
         let t = toks.next().ok_or("the record is empty")?;
-        parse_name(&t.text, Some(&ctx.origin))?
+        lower(&parse_name(&t.text, Some(&ctx.origin))?)
     };
     ctx.last_owner = Some(owner.clone());
 
@@ -392,74 +384,73 @@ fn record(file: &Arc<Path>, e: &Entry, ctx: &mut Ctx) -> Result<RawRecord, Strin
             .ok_or("the record has no type (expected for example A, AAAA, NS, MX, TXT)")?;
         let s = t.text.as_str();
         if ttl.is_none() && s.starts_with(|c: char| c.is_ascii_digit()) {
-            ttl = Some(parse_ttl(s).map_err(|_| format!("bad TTL '{s}'"))?);
+            ttl = Some(parse_ttl(s).ok_or_else(|| format!("bad TTL '{s}'"))?);
         } else if !class_seen && is_class(s) {
             if !s.eq_ignore_ascii_case("IN") {
                 return Err(format!("class {s} is not served (only IN)"));
             }
             class_seen = true;
         } else {
-            break RecordType::from_str(&s.to_ascii_uppercase())
-                .map_err(|_| format!("unknown record type '{s}'"))?;
+            break type_code(s).ok_or_else(|| {
+                let shown: String = s.chars().take(32).collect();
+                format!("unknown record type '{shown}'")
+            })?;
         }
     };
-    let ttl = match ttl.or(ctx.default_ttl).or(ctx.last_ttl) {
+    let data: Vec<Tok<'_>> = toks
+        .map(|t| Tok {
+            text: &t.text,
+            quoted: t.quoted,
+        })
+        .collect();
+    let parsed = rdata::parse(rtype, &data, &ctx.origin)?;
+    if rtype == crate::wire::rtype::SOA {
+        // the last field of an SOA: MINIMUM
+        ctx.soa_minimum = parsed
+            .rdata
+            .len()
+            .checked_sub(4)
+            .and_then(|at| parsed.rdata.get(at..))
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(u32::from_be_bytes);
+    }
+    // RFC 1035 §5.1 says a record without a TTL takes the last one given; RFC 2308 added $TTL,
+    // and like NSD we use $TTL when it is set, else the last explicit TTL, else the SOA MINIMUM
+    let ttl = match ttl.or(ctx.default_ttl).or(ctx.last_ttl).or(ctx.soa_minimum) {
         Some(t) => t,
         None => return Err("no TTL: give one on the record or set $TTL before it".into()),
     };
     if ttl > i32::MAX as u32 {
         return Err(format!("TTL {ttl} is larger than 2^31-1 (RFC 2181 §8)"));
     }
-    ctx.last_ttl = Some(ttl);
-
-    let mut text = String::new();
-    for t in toks {
-        if !text.is_empty() {
-            text.push(' ');
-        }
-        if t.quoted {
-            text.push('"');
-            text.push_str(&t.text);
-            text.push('"');
-        } else {
-            text.push_str(&t.text);
-        }
+    if ttl_given(e) {
+        ctx.last_ttl = Some(ttl);
     }
-    if text.is_empty() {
-        return Err(format!("{rtype} record has no data"));
-    }
-    let rdata = parse_rdata(rtype, &text, &ctx.origin)?;
     Ok(RawRecord {
         file: file.clone(),
         line: e.line,
         owner,
+        rtype,
         ttl,
-        rdata,
+        rdata: parsed.rdata,
+        target: parsed.target,
     })
 }
 
-/// Parses RDATA text with hickory-proto's zone parser, relative names completed with `origin`.
-fn parse_rdata(rtype: RecordType, text: &str, origin: &Name) -> Result<RData, String> {
-    let zone = format!("@ 0 IN {rtype} {text}\n");
-    let parsed = Parser::new(zone, None, Some(origin.clone()))
-        .parse()
-        .map_err(|e| format!("bad {rtype} data '{text}': {}", short_error(&e.to_string())))?;
-    parsed
-        .1
-        .into_values()
-        .flat_map(|set| set.records_without_rrsigs().cloned().collect::<Vec<_>>())
-        .map(|r| r.data)
-        .next()
-        .ok_or_else(|| format!("bad {rtype} data '{text}'"))
-}
-
-fn short_error(s: &str) -> String {
-    s.lines().next().unwrap_or(s).to_string()
+/// Whether an entry gives its TTL explicitly (before its type).
+fn ttl_given(e: &Entry) -> bool {
+    let skip = usize::from(!e.inherits_owner);
+    e.tokens
+        .iter()
+        .skip(skip)
+        .take(2)
+        .any(|t| !t.quoted && t.text.starts_with(|c: char| c.is_ascii_digit()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::name::to_text;
 
     fn read(text: &str) -> (Vec<RawRecord>, Vec<Problem>) {
         let dir = crate::testutil::dir("parse");
@@ -478,22 +469,17 @@ mod tests {
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(recs.len(), 5);
         assert_eq!(recs[0].line, 3);
-        assert_eq!(recs[1].owner.to_string(), "example.com.");
+        assert_eq!(to_text(&recs[1].owner), "example.com.");
         assert_eq!(recs[1].line, 5);
         assert_eq!(recs[1].ttl, 3600);
-        assert_eq!(recs[3].owner.to_string(), "www.example.com.");
+        assert_eq!(to_text(&recs[3].owner), "www.example.com.");
         assert_eq!(
             recs[3].ttl, 3600,
             "$TTL applies, not the previous explicit TTL"
         );
-        match &recs[4].rdata {
-            RData::TXT(t) => assert_eq!(t.txt_data.len(), 2),
-            other => panic!("{other:?}"),
-        }
-        match &recs[1].rdata {
-            RData::NS(ns) => assert_eq!(ns.0.to_string(), "ns1.example.com."),
-            other => panic!("{other:?}"),
-        }
+        // two character strings, the ';' inside quotes kept
+        assert_eq!(&recs[4].rdata[..], b"\x05a ; b\x01c");
+        assert_eq!(to_text(&recs[1].rdata), "ns1.example.com.");
     }
 
     #[test]
@@ -512,7 +498,7 @@ mod tests {
         .unwrap();
         let mut problems = Vec::new();
         let z = read_zone_file(&path, &mut problems).unwrap();
-        let names: Vec<String> = z.records.iter().map(|r| r.owner.to_string()).collect();
+        let names: Vec<String> = z.records.iter().map(|r| to_text(&r.owner)).collect();
         assert_eq!(
             names,
             ["inc.example.", "web.sub.inc.example.", "after.inc.example."]

@@ -7,8 +7,7 @@ use toml::Spanned;
 
 use super::spec::MemberSpec;
 use super::{Ctx, MAX_POOL_DCS, Owners, PoolBuilder};
-use crate::load::wire_name;
-use crate::load::zonefile::parse_name;
+use crate::load::rdata::{lower, parse_name};
 use crate::model::{Member, PoolDc, PoolKind, Rdata};
 use crate::net::stable_hash;
 use crate::wire::name::{is_subdomain, to_text};
@@ -32,13 +31,8 @@ impl PoolBuilder<'_> {
         let apex = self.zone.apex();
         for n in names.get_ref() {
             let text = n.get_ref();
-            let parsed = if text == "@" {
-                Ok(self.origin.clone())
-            } else {
-                parse_name(text, Some(self.origin))
-            };
-            let wire = match parsed {
-                Ok(name) => wire_name(&name),
+            let wire = match parse_name(text, Some(self.zone.apex())) {
+                Ok(name) => lower(&name),
                 Err(m) => {
                     cx.at(n.span(), format!("pool '{pool}': {m}"));
                     continue;
@@ -66,7 +60,7 @@ impl PoolBuilder<'_> {
                         format!(
                             "pool '{pool}': {} also has static {} data in the zone file; a pool name's {} answers come from the pool only",
                             to_text(&wire),
-                            hickory_proto::rr::RecordType::from(s.rtype()),
+                            crate::load::rdata::type_name(s.rtype()),
                             if kind == PoolKind::Cname { "" } else { "A/AAAA/CNAME" }
                         ),
                     );
@@ -176,14 +170,14 @@ impl PoolBuilder<'_> {
                         format!("pool '{pool}': member '{}' is an address, but the pool has type = \"CNAME\" (its members are names)", spec.value),
                     ),
                     (PoolKind::Cname, Err(_)) => {
-                        match parse_name(&spec.value, Some(self.origin)) {
+                        match parse_name(&spec.value, Some(self.zone.apex())) {
                             Ok(n) => {
-                                let bytes: Box<[u8]> = wire_name(&n).into();
+                                let bytes: Box<[u8]> = lower(&n).into();
                                 pdc.names.push(Member {
                                     key: stable_hash(&[&bytes]),
                                     rdata: Rdata::new(0, bytes),
                                     weight,
-                                    text: n.to_string(),
+                                    text: to_text(&n),
                                 });
                             }
                             Err(e) => cx.at(m.span(), format!("pool '{pool}': {e}")),

@@ -13,7 +13,6 @@ mod spec;
 use std::collections::HashMap;
 use std::path::Path;
 
-use hickory_proto::rr::Name;
 use serde::Deserialize;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
@@ -149,16 +148,6 @@ pub fn read(zone: &ZoneBuilder, path: &Path, problems: &mut Vec<Problem>) -> Opt
         .enumerate()
         .map(|(i, (n, _, _))| (n.clone(), i))
         .collect();
-    let origin = match Name::from_ascii(zone.origin()) {
-        Ok(o) => o,
-        Err(e) => {
-            cx.at(
-                0..0,
-                format!("the zone's origin {} is not a name: {e}", zone.origin()),
-            );
-            return None;
-        }
-    };
     let fallbacks: Vec<(String, Option<String>, usize)> = pool_specs
         .iter()
         .map(|(n, span, spec)| {
@@ -176,7 +165,6 @@ pub fn read(zone: &ZoneBuilder, path: &Path, problems: &mut Vec<Problem>) -> Opt
     for (name, span, spec) in pool_specs {
         let b = PoolBuilder {
             zone,
-            origin: &origin,
             datacenters: &datacenters,
             dc_index: &dc_index,
             pool_index: &pool_index,
@@ -212,7 +200,6 @@ pub fn read(zone: &ZoneBuilder, path: &Path, problems: &mut Vec<Problem>) -> Opt
 
 pub(super) struct PoolBuilder<'a> {
     pub(super) zone: &'a ZoneBuilder,
-    pub(super) origin: &'a Name,
     pub(super) datacenters: &'a [Datacenter],
     pub(super) dc_index: &'a HashMap<&'a str, usize>,
     pub(super) pool_index: &'a HashMap<String, usize>,

@@ -20,6 +20,9 @@ struct Rec {
     rdata: Box<[u8]>,
     /// The domain name inside the RDATA that additional-section processing follows.
     target: Option<Vec<u8>>,
+    /// Position in the file: RRsets keep the order they first appear in (ANY answers the first,
+    /// as NSD does).
+    seq: usize,
 }
 
 /// Validates and builds one zone (without its pools). Every problem found is appended to
@@ -37,7 +40,7 @@ pub fn build_zone(
     // owner (lower-case wire) → type → records, in name order for stable reports
     let mut names: BTreeMap<Vec<u8>, BTreeMap<u16, Vec<Rec>>> = BTreeMap::new();
     let mut signed = false;
-    for r in records {
+    for (seq, r) in records.into_iter().enumerate() {
         let owner = r.owner.clone();
         let rt = r.rtype;
         let here = |m: String| Problem::new(&r.file, r.line, m);
@@ -72,6 +75,7 @@ pub fn build_zone(
             ttl: r.ttl,
             target: r.target.clone(),
             rdata,
+            seq,
         });
     }
 
@@ -196,6 +200,8 @@ fn assemble(
     for (owner, types) in names {
         let i = zone.insert_node(&owner);
         let delegation = cuts.iter().any(|c| c == &owner);
+        let mut types: Vec<(u16, Vec<Rec>)> = types.into_iter().collect();
+        types.sort_by_key(|(_, recs)| recs.first().map_or(usize::MAX, |r| r.seq));
         for (t, recs) in types {
             let tg: Vec<Vec<u8>> = recs.iter().filter_map(|r| r.target.clone()).collect();
             let rdata = recs

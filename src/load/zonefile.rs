@@ -11,6 +11,9 @@ use std::sync::Arc;
 use crate::error::Problem;
 use crate::load::rdata::{self, Tok, lower, period as parse_ttl, type_code};
 
+/// TTL of records that give none in a file without `$TTL` (NSD's default).
+const DEFAULT_TTL: u32 = 3600;
+
 /// How deep `$INCLUDE` may nest before we suspect a loop.
 const MAX_INCLUDE_DEPTH: usize = 8;
 
@@ -189,10 +192,7 @@ struct Ctx {
     /// Wire format.
     origin: Vec<u8>,
     default_ttl: Option<u32>,
-    last_ttl: Option<u32>,
     last_owner: Option<Vec<u8>>,
-    /// The SOA's MINIMUM, the TTL of records with none when there is no `$TTL` (as NSD does).
-    soa_minimum: Option<u32>,
 }
 
 /// What [`read_zone_file`] produces.
@@ -234,9 +234,7 @@ pub fn read_zone_file(path: &Path, problems: &mut Vec<Problem>) -> Option<ZoneTe
     let mut ctx = Ctx {
         origin: origin.clone(),
         default_ttl: None,
-        last_ttl: None,
         last_owner: None,
-        soa_minimum: None,
     };
     let mut records = Vec::new();
     read_entries(&file, entries, &mut ctx, &mut records, problems, 0);
@@ -404,27 +402,11 @@ fn record(file: &Arc<Path>, e: &Entry, ctx: &mut Ctx) -> Result<RawRecord, Strin
         })
         .collect();
     let parsed = rdata::parse(rtype, &data, &ctx.origin)?;
-    if rtype == crate::wire::rtype::SOA {
-        // the last field of an SOA: MINIMUM
-        ctx.soa_minimum = parsed
-            .rdata
-            .len()
-            .checked_sub(4)
-            .and_then(|at| parsed.rdata.get(at..))
-            .and_then(|b| <[u8; 4]>::try_from(b).ok())
-            .map(u32::from_be_bytes);
-    }
-    // RFC 1035 §5.1 says a record without a TTL takes the last one given; RFC 2308 added $TTL,
-    // and like NSD we use $TTL when it is set, else the last explicit TTL, else the SOA MINIMUM
-    let ttl = match ttl.or(ctx.default_ttl).or(ctx.last_ttl).or(ctx.soa_minimum) {
-        Some(t) => t,
-        None => return Err("no TTL: give one on the record or set $TTL before it".into()),
-    };
+    // A record without a TTL takes $TTL; without $TTL, NSD (and so geosteer) uses 3600, not the
+    // last TTL RFC 1035 §5.1 speaks of: the differential test pins this.
+    let ttl = ttl.or(ctx.default_ttl).unwrap_or(DEFAULT_TTL);
     if ttl > i32::MAX as u32 {
         return Err(format!("TTL {ttl} is larger than 2^31-1 (RFC 2181 §8)"));
-    }
-    if ttl_given(e) {
-        ctx.last_ttl = Some(ttl);
     }
     Ok(RawRecord {
         file: file.clone(),
@@ -435,16 +417,6 @@ fn record(file: &Arc<Path>, e: &Entry, ctx: &mut Ctx) -> Result<RawRecord, Strin
         rdata: parsed.rdata,
         target: parsed.target,
     })
-}
-
-/// Whether an entry gives its TTL explicitly (before its type).
-fn ttl_given(e: &Entry) -> bool {
-    let skip = usize::from(!e.inherits_owner);
-    e.tokens
-        .iter()
-        .skip(skip)
-        .take(2)
-        .any(|t| !t.quoted && t.text.starts_with(|c: char| c.is_ascii_digit()))
 }
 
 #[cfg(test)]

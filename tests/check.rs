@@ -173,3 +173,62 @@ fn a_pool_file_without_its_zone_is_reported() {
         "{err}"
     );
 }
+
+/// Issue 6: a corpus of zone files (`tests/checkzone/`, named `ok-…` or `bad-…`) gets the same
+/// verdict from `geosteer check` as from `nsd-checkzone` (which is run too when installed).
+#[test]
+fn same_verdicts_as_nsd_checkzone() {
+    let dir = root().join("tests/checkzone");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "zone"))
+        .collect();
+    files.sort();
+    let bad = files
+        .iter()
+        .filter(|f| f.file_name().unwrap().to_str().unwrap().starts_with("bad-"))
+        .count();
+    assert!(
+        files.len() >= 20 && bad * 2 >= files.len(),
+        "{} files, {bad} invalid",
+        files.len()
+    );
+    let nsd = have_tool("nsd-checkzone");
+    for f in &files {
+        let name = f.file_name().unwrap().to_str().unwrap();
+        let want_ok = name.starts_with("ok-");
+        let d = tempdir("checkzone");
+        std::fs::copy(f, d.join(name)).unwrap();
+        let (code, _, err) = check(&["--zones", d.to_str().unwrap()]);
+        assert_eq!(code == 0, want_ok, "geosteer check on {name}:\n{err}");
+        if nsd {
+            let zone = name.trim_end_matches(".zone");
+            let st = std::process::Command::new("nsd-checkzone")
+                .arg(zone)
+                .arg(f)
+                .output()
+                .unwrap();
+            assert_eq!(
+                st.status.success(),
+                want_ok,
+                "nsd-checkzone on {name}: {st:?}"
+            );
+        }
+    }
+}
+
+/// A signed zone is refused, with the reason, until DNSSEC serving exists.
+#[test]
+fn a_signed_zone_is_refused_with_the_reason() {
+    let d = tempdir("signed");
+    std::fs::write(
+        d.join("signed.test.zone"),
+        "$TTL 300\n@ SOA ns1 h 1 2 3 4 5\n@ NS ns1\nns1 A 192.0.2.1\n\
+         @ RRSIG SOA 13 2 300 20261201000000 20261101000000 2371 signed.test. AQID\n",
+    )
+    .unwrap();
+    let (code, _, err) = check(&["--zones", d.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("signed.test.zone:5: signed.test. is a signed zone (it holds RRSIG records): geosteer does not serve DNSSEC yet"), "{err}");
+}

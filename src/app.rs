@@ -91,6 +91,9 @@ async fn bind_pair(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), ServeEr
 
 /// Runs the server until SIGINT/SIGTERM (Ok) or a listener dies (Err).
 pub async fn serve(config: Config) -> Result<(), ServeError> {
+    for w in crate::load::warnings(&config.zones) {
+        tracing::warn!("{w}");
+    }
     let (zones, geo) = load(&config)?;
     for z in zones.zones() {
         tracing::info!(zone = %z.origin(), serial = z.serial(), names = z.nodes().len(), pools = z.pools().len(), file = %z.file().display(), "zone loaded");

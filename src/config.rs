@@ -127,8 +127,10 @@ impl Config {
                     Ok(s) => (s, p.to_path_buf(), text),
                     Err(e) => {
                         let line = e.span().map_or(0, |s| line_of(&text, s.start));
+                        let at = text.lines().nth(line.saturating_sub(1)).unwrap_or("");
+                        let msg = crate::error::friendly_serde(e.message(), at);
                         return Err(LoadError {
-                            problems: vec![Problem::new(p, line, e.message().to_string())],
+                            problems: vec![Problem::new(p, line, msg)],
                         });
                     }
                 }
@@ -192,7 +194,14 @@ impl Config {
             }
         }
         if let Some(t) = flags.threads.or(spec.threads) {
-            if t == 0 {
+            if t == 0 && flags.threads.is_some() {
+                // a flag error names the flag, not a file
+                problems.push(Problem::new(
+                    Path::new("--threads"),
+                    0,
+                    "must be at least 1",
+                ));
+            } else if t == 0 {
                 problems.push(Problem::new(
                     &path,
                     key_line("threads"),

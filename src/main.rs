@@ -171,6 +171,9 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(code) => return code,
             };
+            for w in geosteer::load::warnings(&config.zones) {
+                println!("warning: {w}");
+            }
             match geosteer::app::load(&config) {
                 Ok((zones, geo)) => {
                     for z in zones.zones() {
@@ -268,6 +271,9 @@ fn main() -> ExitCode {
                 Err(e) => {
                     // not through tracing: a list of problems reads best one per line
                     eprintln!("{e}");
+                    if let geosteer::app::ServeError::Load(l) = &e {
+                        eprintln!("{} problem(s) found", l.problems.len());
+                    }
                     ExitCode::from(1)
                 }
             }

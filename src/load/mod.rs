@@ -109,3 +109,89 @@ pub fn load_dir(dir: &Path) -> Result<ZoneSet, LoadError> {
     }
     Ok(ZoneSet::new(zones))
 }
+
+/// What is worth a warning but does not stop loading: files in the zones directory that are not
+/// loaded (a misnamed pool file silently turns steering off), and names in RDATA that repeat the
+/// zone's origin (`cdn CNAME www.example.com` without the trailing dot).
+pub fn warnings(dir: &Path) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let Ok(zones) = zone_files(dir) else {
+        return out;
+    };
+    let mut used: std::collections::HashSet<PathBuf> = zones.iter().cloned().collect();
+    for f in &zones {
+        used.insert(pools::pool_file_for(f));
+        let mut ignore = Vec::new();
+        let Some(text) = zonefile::read_zone_file(f, &mut ignore) else {
+            continue;
+        };
+        let apex = &text.origin;
+        for r in &text.records {
+            used.insert(r.file.to_path_buf());
+            let names: Vec<&[u8]> = match r.rtype {
+                crate::wire::rtype::CNAME | crate::wire::rtype::NS | crate::wire::rtype::PTR => {
+                    vec![&r.rdata[..]]
+                }
+                _ => r.target.as_deref().into_iter().collect(),
+            };
+            for n in names {
+                let n = rdata::lower(n);
+                if repeats_origin(&n, apex) {
+                    out.push(Problem::new(
+                        &r.file,
+                        r.line,
+                        format!(
+                            "{} repeats the zone's origin: a name without a trailing dot is relative (did you mean {}?)",
+                            crate::wire::name::to_text(&n),
+                            crate::wire::name::to_text(&[&n[..n.len() - apex.len()], &[0u8][..]].concat())
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    let mut stray: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && !used.contains(p))
+        .collect();
+    stray.sort();
+    for p in stray {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let hint = if name.ends_with(".pool.toml") || name.ends_with(".pools.tml") {
+            " (pool files are named ZONE.pools.toml)".to_string()
+        } else if name.ends_with(".pools.toml") {
+            String::new() // reported as an error: no zone file beside it
+        } else if name.starts_with('.') || name.ends_with('~') || name.ends_with(".swp") {
+            " (an editor's backup or swap file?)".to_string()
+        } else {
+            " (only *.zone files, their *.pools.toml and files they $INCLUDE are read)".to_string()
+        };
+        if name.ends_with(".pools.toml") {
+            continue;
+        }
+        out.push(Problem::new(&p, 0, format!("not loaded{hint}")));
+    }
+    out
+}
+
+/// Whether `name` ends with the zone's origin twice (`www.example.com.example.com.`).
+fn repeats_origin(name: &[u8], apex: &[u8]) -> bool {
+    let labels = apex.len() - 1; // without the root byte
+    if labels == 0 || name.len() < 2 * labels + 1 || !name.ends_with(apex) {
+        return false;
+    }
+    let inner = &name[..name.len() - apex.len()];
+    // the part before the apex must itself end with the apex's labels, on a label boundary
+    let tail = &apex[..labels];
+    inner.ends_with(tail) && {
+        let cut = inner.len() - tail.len();
+        let mut p = 0;
+        while p < cut {
+            p += usize::from(inner[p]) + 1;
+        }
+        p == cut
+    }
+}

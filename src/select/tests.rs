@@ -300,3 +300,32 @@ fn the_trace_tells_the_whole_story() {
     assert!(text.contains("datacenter: ams"), "{text}");
     assert!(text.contains("ttl 60, scope /24"), "{text}");
 }
+
+/// Issue 6: the members line says how many answered, how many exist and how many are up.
+#[test]
+fn the_members_line_counts_answered_and_up_members() {
+    let z = zones();
+    let a = Ask { zones: &z };
+    let p = a.pool("spread");
+    let l = Location::default();
+    let addr: IpAddr = "192.0.2.9".parse().unwrap();
+    let c = Client {
+        addr,
+        loc: &l,
+        key: client_key(addr),
+    };
+    let mut t = Trace::new();
+    select(
+        p,
+        z.zones()[0].datacenters(),
+        Family::V4,
+        &c,
+        &AllUp,
+        Some(&mut t),
+    );
+    let text = t.steps().join("\n");
+    assert!(
+        text.contains("members: 2 of 4 answered (max_answers 2), 4 up"),
+        "{text}"
+    );
+}

@@ -135,8 +135,28 @@ impl PoolBuilder<'_> {
                 dc: di,
                 ..Default::default()
             };
+            let mut seen: Vec<&str> = Vec::new();
             for m in list.get_ref() {
                 let spec = m.get_ref();
+                // the same member twice would count its weight twice
+                let canonical = spec.value.trim_end_matches('.');
+                if seen.iter().any(|s| {
+                    s.eq_ignore_ascii_case(canonical)
+                        || s.parse::<IpAddr>()
+                            .ok()
+                            .zip(canonical.parse::<IpAddr>().ok())
+                            .is_some_and(|(a, b)| a == b)
+                }) {
+                    cx.at(
+                        m.span(),
+                        format!(
+                            "pool '{pool}': member '{}' appears twice in datacenter '{dc}' (give it one entry with a weight instead)",
+                            spec.value
+                        ),
+                    );
+                    continue;
+                }
+                seen.push(canonical);
                 let weight = spec.weight.unwrap_or(1.0);
                 if !(weight > 0.0 && weight.is_finite()) {
                     cx.at(m.span(), format!("pool '{pool}': member '{}' has weight {weight}; weights must be greater than 0", spec.value));

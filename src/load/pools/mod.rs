@@ -58,7 +58,9 @@ impl Ctx<'_> {
 
     pub(super) fn serde(&mut self, e: toml::de::Error, fallback: std::ops::Range<usize>) {
         let span = e.span().unwrap_or(fallback);
-        let msg = e.message().trim().replace('\n', " ");
+        let line = line_of(self.text, span.start);
+        let text = self.text.lines().nth(line.saturating_sub(1)).unwrap_or("");
+        let msg = crate::error::friendly_serde(e.message(), text);
         self.at(span, msg);
     }
 }

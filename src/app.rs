@@ -35,8 +35,11 @@ pub enum ServeError {
 
 /// Loads what `serve` would serve (used by `check` and `explain` too): the zones with their pools
 /// and the GeoIP databases. Every problem is reported.
-pub fn load(config: &Config) -> Result<(ZoneSet, Arc<Geo>), LoadError> {
-    let zones = crate::load::load_dir(&config.zones);
+pub fn load(
+    config: &Config,
+    warnings: &mut Vec<Problem>,
+) -> Result<(ZoneSet, Arc<Geo>), LoadError> {
+    let zones = crate::load::load_dir_reporting(&config.zones, warnings);
     let geo = Geo::open(&config.geoip).map_err(|errs| {
         errs.into_iter()
             .map(|e| {
@@ -91,10 +94,12 @@ async fn bind_pair(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), ServeEr
 
 /// Runs the server until SIGINT/SIGTERM (Ok) or a listener dies (Err).
 pub async fn serve(config: Config) -> Result<(), ServeError> {
-    for w in crate::load::warnings(&config.zones) {
+    let mut warnings = Vec::new();
+    let loaded = load(&config, &mut warnings);
+    for w in &warnings {
         tracing::warn!("{w}");
     }
-    let (zones, geo) = load(&config)?;
+    let (zones, geo) = loaded?;
     for z in zones.zones() {
         tracing::info!(zone = %z.origin(), serial = z.serial(), names = z.nodes().len(), pools = z.pools().len(), file = %z.file().display(), "zone loaded");
     }

@@ -36,15 +36,19 @@ pub struct Explained {
 
 /// Runs the engine on `q` with a trace.
 pub fn run(snap: &Snapshot, q: &Question) -> Explained {
-    let mut qname = Vec::new();
-    for label in q.name.iter() {
-        qname.push(u8::try_from(label.len()).unwrap_or(63));
-        qname.extend_from_slice(label);
-    }
-    qname.push(0);
+    let mut trace = Trace::new();
+    let qname = match crate::wire::name::parse(&q.name.to_ascii(), Some(&[0])) {
+        Ok(n) => n,
+        Err(e) => {
+            trace.note(e);
+            return Explained {
+                trace,
+                response: None,
+            };
+        }
+    };
     let packet = crate::wire::query::build(0x4a11, &qname, u16::from(q.qtype), Some(1232), q.ecs);
     let mut out = Vec::new();
-    let mut trace = Trace::new();
     let src = SocketAddr::new(q.client, 53);
     let outcome = engine::respond_traced(
         snap,

@@ -171,10 +171,12 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(code) => return code,
             };
-            for w in geosteer::load::warnings(&config.zones) {
+            let mut warnings = Vec::new();
+            let loaded = geosteer::app::load(&config, &mut warnings);
+            for w in &warnings {
                 println!("warning: {w}");
             }
-            match geosteer::app::load(&config) {
+            match loaded {
                 Ok((zones, geo)) => {
                     for z in zones.zones() {
                         println!(
@@ -223,7 +225,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            match geosteer::app::load(&config) {
+            match geosteer::app::load(&config, &mut Vec::new()) {
                 Ok((zones, geo)) => {
                     let state =
                         geosteer::state::State::new(zones, geo, geosteer::app::limits(&config));

@@ -331,18 +331,17 @@ fn a_name_that_repeats_the_origin_is_a_warning() {
 
 #[test]
 fn explain_says_what_it_did_not_do() {
+    let zones = root().join("zones");
+    let db = root().join("geodata/dbip-country.mmdb");
     let run = |args: &[&str]| {
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_geosteer"))
-            .arg("explain")
-            .args(["--zones", root().join("zones").to_str().unwrap()])
-            .args([
-                "--geoip",
-                root().join("geodata/dbip-country.mmdb").to_str().unwrap(),
-            ])
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&o.stdout).to_string()
+        let common = [
+            "explain",
+            "--zones",
+            zones.to_str().unwrap(),
+            "--geoip",
+            db.to_str().unwrap(),
+        ];
+        geosteer(&[&common[..], args].concat()).1
     };
     let out = run(&["--client", "192.0.2.1", "www.example.org"]);
     assert!(
@@ -387,17 +386,14 @@ fn deserializer_messages_name_the_key() {
 
 #[test]
 fn a_flag_error_names_the_flag_and_serve_counts_problems() {
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_geosteer"))
-        .args([
-            "serve",
-            "--threads",
-            "0",
-            "--zones",
-            root().join("zones").to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
+    let zones = root().join("zones");
+    let (_, _, err) = geosteer(&[
+        "serve",
+        "--threads",
+        "0",
+        "--zones",
+        zones.to_str().unwrap(),
+    ]);
     assert!(err.contains("--threads must be at least 1"), "{err}");
     assert!(!err.contains("<flags>"), "{err}");
     let d = tempdir("serve-bad");
@@ -406,17 +402,13 @@ fn a_flag_error_names_the_flag_and_serve_counts_problems() {
         d.join("three-mistakes.test.zone"),
     )
     .unwrap();
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_geosteer"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--zones",
-            d.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1));
+    let (code, _, err) = geosteer(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--zones",
+        d.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
     assert!(err.trim_end().ends_with("4 problem(s) found"), "{err}");
 }

@@ -237,46 +237,10 @@ impl<'g, 't> ClientCtx<'g, 't> {
         self.loc = Some(l);
         if let Some(t) = self.trace.as_deref_mut() {
             t.set_located(self.addr);
-            t.note(format!("GeoIP: {} => {}", self.addr, describe_location(&l)));
+            t.note(format!("GeoIP: {} => {l}", self.addr));
         }
         l
     }
-}
-
-/// A location in words, for traces.
-fn describe_location(loc: &Location) -> String {
-    let mut fields = Vec::new();
-    if let Some(c) = loc.continent {
-        let how = if loc.derived_continent {
-            " (from the country)"
-        } else {
-            ""
-        };
-        fields.push(format!("continent {c}{how}"));
-    }
-    if let Some(c) = loc.country {
-        fields.push(format!("country {c}"));
-    }
-    if let Some(c) = loc.subdivision {
-        fields.push(format!("subdivision {c}"));
-    }
-    if let Some(a) = loc.asn {
-        fields.push(format!("AS{a}"));
-    }
-    if let Some((lat, lon)) = loc.coords {
-        let how = if loc.centroid {
-            " (country centroid)"
-        } else {
-            ""
-        };
-        fields.push(format!("location {lat:.2}, {lon:.2}{how}"));
-    }
-    let what = if fields.is_empty() {
-        "no location".to_string()
-    } else {
-        fields.join(", ")
-    };
-    format!("{what} (holds for /{})", loc.prefix_len)
 }
 
 /// What a pool answered for one name.

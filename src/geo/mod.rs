@@ -41,6 +41,44 @@ pub struct Location {
     pub found: bool,
 }
 
+/// The location in words, for traces: `continent AS (from the country), country JP, …`.
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut fields = Vec::new();
+        if let Some(c) = self.continent {
+            let how = if self.derived_continent {
+                " (from the country)"
+            } else {
+                ""
+            };
+            fields.push(format!("continent {c}{how}"));
+        }
+        if let Some(c) = self.country {
+            fields.push(format!("country {c}"));
+        }
+        if let Some(c) = self.subdivision {
+            fields.push(format!("subdivision {c}"));
+        }
+        if let Some(a) = self.asn {
+            fields.push(format!("AS{a}"));
+        }
+        if let Some((lat, lon)) = self.coords {
+            let how = if self.centroid {
+                " (country centroid)"
+            } else {
+                ""
+            };
+            fields.push(format!("location {lat:.2}, {lon:.2}{how}"));
+        }
+        let what = if fields.is_empty() {
+            "no location".to_string()
+        } else {
+            fields.join(", ")
+        };
+        write!(f, "{what} (holds for /{})", self.prefix_len)
+    }
+}
+
 /// One loaded database.
 pub struct Database {
     pub path: PathBuf,

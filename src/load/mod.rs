@@ -11,11 +11,13 @@ pub mod rdata;
 pub mod zone;
 pub mod zonefile;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::error::{LoadError, Problem};
 use crate::model::ZoneSet;
+use crate::wire::name::{is_subdomain, lowercased, to_text};
+use crate::wire::rtype;
 
 /// The zone files of a directory, sorted by name.
 pub fn zone_files(dir: &Path) -> Result<Vec<PathBuf>, Problem> {
@@ -55,6 +57,14 @@ fn orphan_pool_files(dir: &Path, zones: &[PathBuf]) -> Vec<Problem> {
 
 /// Reads, validates and builds every zone in `dir`.
 pub fn load_dir(dir: &Path) -> Result<ZoneSet, LoadError> {
+    load_dir_reporting(dir, &mut Vec::new())
+}
+
+/// [`load_dir`], also collecting what is worth a warning but does not stop loading: files in the
+/// zones directory that are not read (a misnamed pool file silently turns steering off), and names
+/// in RDATA that repeat the zone's origin (`cdn CNAME www.example.com` without the trailing dot).
+/// Warnings are collected whether or not loading succeeds.
+pub fn load_dir_reporting(dir: &Path, warnings: &mut Vec<Problem>) -> Result<ZoneSet, LoadError> {
     let mut problems = Vec::new();
     let files = match zone_files(dir) {
         Ok(f) => f,
@@ -70,10 +80,14 @@ pub fn load_dir(dir: &Path) -> Result<ZoneSet, LoadError> {
     problems.extend(orphan_pool_files(dir, &files));
     let mut zones = Vec::new();
     let mut seen: HashMap<Box<[u8]>, PathBuf> = HashMap::new();
+    let mut read: HashSet<PathBuf> = files.iter().cloned().collect();
     for f in &files {
+        read.insert(pools::pool_file_for(f));
         let Some(text) = zonefile::read_zone_file(f, &mut problems) else {
             continue;
         };
+        read.extend(text.records.iter().map(|r| r.file.to_path_buf()));
+        warnings.extend(repeated_origins(&text));
         let Some(builder) = zone::build_zone(f, &text.origin, text.records, &mut problems) else {
             continue;
         };
@@ -104,94 +118,67 @@ pub fn load_dir(dir: &Path) -> Result<ZoneSet, LoadError> {
             zones.push(z);
         }
     }
+    warnings.extend(unread_files(dir, &read));
     if !problems.is_empty() {
         return Err(LoadError::sorted(problems));
     }
     Ok(ZoneSet::new(zones))
 }
 
-/// What is worth a warning but does not stop loading: files in the zones directory that are not
-/// loaded (a misnamed pool file silently turns steering off), and names in RDATA that repeat the
-/// zone's origin (`cdn CNAME www.example.com` without the trailing dot).
-pub fn warnings(dir: &Path) -> Vec<Problem> {
+/// Names in the RDATA of a zone file that end with its origin twice (`www.example.com.example.com.`).
+fn repeated_origins(text: &zonefile::ZoneText) -> Vec<Problem> {
+    let apex = &text.origin;
+    // `www.example.com` read relative to `example.com.`: below origin + origin
+    let doubled = [&apex[..apex.len().saturating_sub(1)], &apex[..]].concat();
     let mut out = Vec::new();
-    let Ok(zones) = zone_files(dir) else {
+    if apex.len() <= 1 {
         return out;
-    };
-    let mut used: std::collections::HashSet<PathBuf> = zones.iter().cloned().collect();
-    for f in &zones {
-        used.insert(pools::pool_file_for(f));
-        let mut ignore = Vec::new();
-        let Some(text) = zonefile::read_zone_file(f, &mut ignore) else {
-            continue;
-        };
-        let apex = &text.origin;
-        for r in &text.records {
-            used.insert(r.file.to_path_buf());
-            let names: Vec<&[u8]> = match r.rtype {
-                crate::wire::rtype::CNAME | crate::wire::rtype::NS | crate::wire::rtype::PTR => {
-                    vec![&r.rdata[..]]
-                }
-                _ => r.target.as_deref().into_iter().collect(),
-            };
-            for n in names {
-                let n = rdata::lower(n);
-                if repeats_origin(&n, apex) {
-                    out.push(Problem::new(
-                        &r.file,
-                        r.line,
-                        format!(
-                            "{} repeats the zone's origin: a name without a trailing dot is relative (did you mean {}?)",
-                            crate::wire::name::to_text(&n),
-                            crate::wire::name::to_text(&[&n[..n.len() - apex.len()], &[0u8][..]].concat())
-                        ),
-                    ));
-                }
-            }
-        }
     }
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    let mut stray: Vec<PathBuf> = rd
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && !used.contains(p))
-        .collect();
-    stray.sort();
-    for p in stray {
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        let hint = if name.ends_with(".pool.toml") || name.ends_with(".pools.tml") {
-            " (pool files are named ZONE.pools.toml)".to_string()
-        } else if name.ends_with(".pools.toml") {
-            String::new() // reported as an error: no zone file beside it
-        } else if name.starts_with('.') || name.ends_with('~') || name.ends_with(".swp") {
-            " (an editor's backup or swap file?)".to_string()
-        } else {
-            " (only *.zone files, their *.pools.toml and files they $INCLUDE are read)".to_string()
+    for r in &text.records {
+        let name = match r.rtype {
+            rtype::CNAME | rtype::NS | rtype::PTR => Some(lowercased(&r.rdata)),
+            _ => r.target.clone(),
         };
-        if name.ends_with(".pools.toml") {
-            continue;
+        if let Some(n) = name.filter(|n| is_subdomain(n, &doubled)) {
+            let meant = [&n[..n.len() - apex.len()], &[0u8][..]].concat();
+            out.push(Problem::new(
+                &r.file,
+                r.line,
+                format!(
+                    "{} repeats the zone's origin: a name without a trailing dot is relative (did you mean {}?)",
+                    to_text(&n),
+                    to_text(&meant)
+                ),
+            ));
         }
-        out.push(Problem::new(&p, 0, format!("not loaded{hint}")));
     }
     out
 }
 
-/// Whether `name` ends with the zone's origin twice (`www.example.com.example.com.`).
-fn repeats_origin(name: &[u8], apex: &[u8]) -> bool {
-    let labels = apex.len() - 1; // without the root byte
-    if labels == 0 || name.len() < 2 * labels + 1 || !name.ends_with(apex) {
-        return false;
-    }
-    let inner = &name[..name.len() - apex.len()];
-    // the part before the apex must itself end with the apex's labels, on a label boundary
-    let tail = &apex[..labels];
-    inner.ends_with(tail) && {
-        let cut = inner.len() - tail.len();
-        let mut p = 0;
-        while p < cut {
-            p += usize::from(inner[p]) + 1;
-        }
-        p == cut
-    }
+/// Files in the zones directory that loading did not read.
+fn unread_files(dir: &Path, read: &HashSet<PathBuf>) -> Vec<Problem> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut stray: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && !read.contains(p))
+        .collect();
+    stray.sort();
+    stray
+        .into_iter()
+        .filter_map(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let hint = if name.ends_with(".pools.toml") {
+                return None; // an error already: no zone file beside it
+            } else if name.ends_with(".pool.toml") || name.ends_with(".pools.tml") {
+                " (pool files are named ZONE.pools.toml)"
+            } else if name.starts_with('.') || name.ends_with('~') || name.ends_with(".swp") {
+                " (an editor's backup or swap file?)"
+            } else {
+                " (only *.zone files, their *.pools.toml and files they $INCLUDE are read)"
+            };
+            Some(Problem::new(&p, 0, format!("not loaded{hint}")))
+        })
+        .collect()
 }

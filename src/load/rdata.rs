@@ -18,7 +18,7 @@ use hickory_proto::rr::{Name, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
 use hickory_proto::serialize::txt::Parser;
 
-use crate::wire::name::{to_text, wire_len};
+use crate::wire::name::{lowercased as lower, parse as parse_name, to_text, unescape, wire_len};
 use crate::wire::{Layout, rtype};
 
 /// One token of a record's data.
@@ -226,84 +226,6 @@ pub(crate) fn type_name(t: u16) -> String {
         .map_or_else(|| format!("TYPE{t}"), |(n, _)| n.to_string())
 }
 
-/// Parses a domain name in presentation form (escapes `\X` and `\DDD` allowed) into wire format,
-/// case preserved. `@` is the origin; a name without a trailing dot is relative to it.
-pub(crate) fn parse_name(text: &str, origin: Option<&[u8]>) -> Result<Vec<u8>, String> {
-    let bad = |why: &str| format!("bad domain name '{text}': {why}");
-    if text == "@" {
-        return origin
-            .map(<[u8]>::to_vec)
-            .ok_or_else(|| "'@' used before any origin is known".to_string());
-    }
-    if text == "." {
-        return Ok(vec![0]);
-    }
-    let b = text.as_bytes();
-    let mut out = Vec::with_capacity(b.len() + 2);
-    let mut label: Vec<u8> = Vec::new();
-    let mut absolute = false;
-    let mut i = 0;
-    let push_label = |label: &mut Vec<u8>, out: &mut Vec<u8>| -> Result<(), String> {
-        if label.is_empty() {
-            return Err(bad("empty label"));
-        }
-        if label.len() > 63 {
-            return Err(bad("a label is longer than 63 bytes"));
-        }
-        out.push(u8::try_from(label.len()).unwrap_or(63));
-        out.append(label);
-        Ok(())
-    };
-    while let Some(&c) = b.get(i) {
-        match c {
-            b'\\' => {
-                let d: Vec<u8> = b.iter().skip(i + 1).take(3).copied().collect();
-                if d.len() == 3 && d.iter().all(u8::is_ascii_digit) {
-                    let v = d.iter().fold(0u32, |a, x| a * 10 + u32::from(x - b'0'));
-                    label.push(u8::try_from(v).map_err(|_| bad("\\DDD above 255"))?);
-                    i += 4;
-                } else {
-                    label.push(*b.get(i + 1).ok_or_else(|| bad("a trailing backslash"))?);
-                    i += 2;
-                }
-            }
-            b'.' => {
-                push_label(&mut label, &mut out)?;
-                i += 1;
-                if i == b.len() {
-                    absolute = true;
-                }
-            }
-            _ => {
-                label.push(c);
-                i += 1;
-            }
-        }
-    }
-    if !label.is_empty() {
-        push_label(&mut label, &mut out)?;
-    }
-    if absolute {
-        out.push(0);
-    } else {
-        match origin {
-            Some(o) => out.extend_from_slice(o),
-            None => return Err(format!("'{text}' must be an absolute name ending in '.'")),
-        }
-    }
-    if out.len() > 255 {
-        return Err(bad("longer than 255 bytes"));
-    }
-    Ok(out)
-}
-
-/// A name lower-cased (wire format).
-pub(crate) fn lower(name: &[u8]) -> Vec<u8> {
-    let mut v = name.to_vec();
-    lowercase_names(&mut v, 0, 1);
-    v
-}
-
 /// Lower-cases `names` consecutive wire names starting at `p`.
 fn lowercase_names(buf: &mut [u8], mut p: usize, names: usize) {
     for _ in 0..names {
@@ -326,21 +248,10 @@ fn char_string(t: &Tok<'_>) -> Result<Vec<u8>, String> {
     let b = t.text.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
-    while let Some(&c) = b.get(i) {
-        if c == b'\\' {
-            let d: Vec<u8> = b.iter().skip(i + 1).take(3).copied().collect();
-            if d.len() == 3 && d.iter().all(u8::is_ascii_digit) {
-                let v = d.iter().fold(0u32, |a, x| a * 10 + u32::from(x - b'0'));
-                out.push(u8::try_from(v).map_err(|_| format!("'{}': \\DDD above 255", t.text))?);
-                i += 4;
-            } else {
-                out.push(*b.get(i + 1).ok_or("a trailing backslash")?);
-                i += 2;
-            }
-        } else {
-            out.push(c);
-            i += 1;
-        }
+    while i < b.len() {
+        let (c, used) = unescape(b, i).map_err(|why| format!("'{}': {why}", t.text))?;
+        out.push(c);
+        i += used;
     }
     if out.len() > 255 {
         return Err(format!(
@@ -988,18 +899,8 @@ pub(crate) fn parse(t: u16, toks: &[Tok<'_>], origin: &[u8]) -> Result<Parsed, S
     if toks.first().is_some_and(|f| f.text == "\\#" && !f.quoted) {
         out = generic(toks).map_err(fail)?;
         // the generic form of a type whose data holds names must still hold valid names
-        let layout_names = match Layout::for_type(t) {
-            Layout::Raw => 0,
-            Layout::Name => 1,
-            Layout::PrefName => 1,
-            Layout::Soa => 2,
-        };
-        let mut p = if Layout::for_type(t) == Layout::PrefName {
-            2
-        } else {
-            0
-        };
-        for _ in 0..layout_names {
+        let (mut p, count) = Layout::for_type(t).names();
+        for _ in 0..count {
             let n = out
                 .get(p..)
                 .and_then(wire_len)
@@ -1007,11 +908,13 @@ pub(crate) fn parse(t: u16, toks: &[Tok<'_>], origin: &[u8]) -> Result<Parsed, S
             names.push((p, out.get(p..p + n).unwrap_or_default().to_vec()));
             p += n;
         }
+        // types of a fixed size: A, AAAA, L32 (6), EUI48 (6), NID and L64 (10), EUI64 (8)
         let fixed = match t {
-            rtype::A | 105 => Some(if t == 105 { 6 } else { 4 }),
+            rtype::A => Some(4),
             rtype::AAAA => Some(16),
-            108 => Some(6),
-            104 | 106 | 109 => Some(if t == 109 { 8 } else { 10 }),
+            105 | 108 => Some(6),
+            104 | 106 => Some(10),
+            109 => Some(8),
             _ => None,
         };
         if let Some(n) = fixed
@@ -1043,12 +946,8 @@ pub(crate) fn parse(t: u16, toks: &[Tok<'_>], origin: &[u8]) -> Result<Parsed, S
             }
         }
     }
-    match Layout::for_type(t) {
-        Layout::Raw => {}
-        Layout::Name => lowercase_names(&mut out, 0, 1),
-        Layout::PrefName => lowercase_names(&mut out, 2, 1),
-        Layout::Soa => lowercase_names(&mut out, 0, 2),
-    }
+    let (at, count) = Layout::for_type(t).names();
+    lowercase_names(&mut out, at, count);
     let target = match t {
         rtype::NS | rtype::MX | rtype::SRV => names.last().map(|(_, n)| lower(n)),
         _ => None,
@@ -1077,18 +976,6 @@ mod tests {
     }
 
     const ORIGIN: &[u8] = b"\x07example\x00";
-
-    #[test]
-    fn names_with_escapes_and_origin() {
-        assert_eq!(
-            parse_name("a\\.b", Some(ORIGIN)).unwrap(),
-            b"\x03a.b\x07example\x00"
-        );
-        assert_eq!(parse_name("sp\\032ace.", None).unwrap(), b"\x06sp ace\x00");
-        assert_eq!(parse_name("@", Some(ORIGIN)).unwrap(), ORIGIN);
-        assert!(parse_name("a..b", Some(ORIGIN)).is_err());
-        assert!(parse_name("\\256x", Some(ORIGIN)).is_err());
-    }
 
     #[test]
     fn dnssec_and_other_types() {

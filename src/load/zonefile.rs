@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::Problem;
-use crate::load::rdata::{self, Tok, lower, period as parse_ttl, type_code};
+use crate::load::rdata::{self, Tok, period as parse_ttl, type_code};
+use crate::wire::name::{lowercased as lower, parse as parse_name};
 
 /// TTL of records that give none in a file without `$TTL` (NSD's default).
 const DEFAULT_TTL: u32 = 3600;
@@ -261,11 +262,6 @@ fn origin_from_file_name(path: &Path) -> Result<Vec<u8>, String> {
     parse_name(stem, Some(&[0])).map_err(|m| {
         format!("the zone's origin is taken from the file name, which is not a domain name ({m}); start the file with $ORIGIN")
     })
-}
-
-/// Parses a domain name, relative to `origin` unless it ends in a dot (wire format, case kept).
-pub(crate) fn parse_name(text: &str, origin: Option<&[u8]>) -> Result<Vec<u8>, String> {
-    rdata::parse_name(text, origin)
 }
 
 fn is_class(s: &str) -> bool {

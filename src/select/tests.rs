@@ -105,11 +105,23 @@ impl<'z> Ask<'z> {
             loc: l,
             key: client_key(addr),
         };
-        let mut t = Trace::new();
-        let d = select(p, z.datacenters(), family, &c, &AllUp, Some(&mut t));
+        let d = select(p, z.datacenters(), family, &c, &AllUp, None);
         let dc = d.dc.map(|i| z.datacenters()[p.dcs[i].dc].name.clone());
         let picks = d.picks().map(|m| m.text.clone()).collect();
         (dc, picks, d)
+    }
+    /// The steps of a decision, one per line.
+    fn trace(&self, pool: &str, family: Family, addr: &str, l: &Location) -> String {
+        let addr: IpAddr = addr.parse().unwrap();
+        let c = Client {
+            addr,
+            loc: l,
+            key: client_key(addr),
+        };
+        let mut t = Trace::new();
+        let dcs = self.zones.zones()[0].datacenters();
+        select(self.pool(pool), dcs, family, &c, &AllUp, Some(&mut t));
+        t.steps().join("\n")
     }
 }
 
@@ -277,24 +289,7 @@ fn scope_covers_the_rule_and_avoids_more_specific_rules() {
 fn the_trace_tells_the_whole_story() {
     let z = zones();
     let a = Ask { zones: &z };
-    let p = a.pool("web");
-    let l = loc("EU", "GB");
-    let addr: IpAddr = "192.0.2.9".parse().unwrap();
-    let c = Client {
-        addr,
-        loc: &l,
-        key: client_key(addr),
-    };
-    let mut t = Trace::new();
-    select(
-        p,
-        z.zones()[0].datacenters(),
-        Family::V4,
-        &c,
-        &AllUp,
-        Some(&mut t),
-    );
-    let text = t.steps().join("\n");
+    let text = a.trace("web", Family::V4, "192.0.2.9", &loc("EU", "GB"));
     assert!(text.contains("route: continents EU matches"), "{text}");
     assert!(text.contains("tiers: [ams, iad]"), "{text}");
     assert!(text.contains("datacenter: ams"), "{text}");
@@ -306,24 +301,7 @@ fn the_trace_tells_the_whole_story() {
 fn the_members_line_counts_answered_and_up_members() {
     let z = zones();
     let a = Ask { zones: &z };
-    let p = a.pool("spread");
-    let l = Location::default();
-    let addr: IpAddr = "192.0.2.9".parse().unwrap();
-    let c = Client {
-        addr,
-        loc: &l,
-        key: client_key(addr),
-    };
-    let mut t = Trace::new();
-    select(
-        p,
-        z.zones()[0].datacenters(),
-        Family::V4,
-        &c,
-        &AllUp,
-        Some(&mut t),
-    );
-    let text = t.steps().join("\n");
+    let text = a.trace("spread", Family::V4, "192.0.2.9", &Location::default());
     assert!(
         text.contains("members: 2 of 4 answered (max_answers 2), 4 up"),
         "{text}"

@@ -75,4 +75,14 @@ impl Layout {
             _ => Layout::Raw,
         }
     }
+
+    /// Where the names sit: the offset of the first and how many follow each other from there.
+    pub fn names(self) -> (usize, usize) {
+        match self {
+            Layout::Raw => (0, 0),
+            Layout::Name => (0, 1),
+            Layout::PrefName => (2, 1),
+            Layout::Soa => (0, 2),
+        }
+    }
 }

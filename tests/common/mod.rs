@@ -106,40 +106,7 @@ impl Drop for Server {
 
 /// Writes a name in wire format (presentation escapes such as `\.` and `\032` allowed).
 pub fn wire_name(name: &str) -> Vec<u8> {
-    let b = name.as_bytes();
-    let (mut v, mut label, mut i) = (Vec::new(), Vec::new(), 0);
-    while i < b.len() {
-        match b[i] {
-            b'\\' if b.len() > i + 3 && b[i + 1..i + 4].iter().all(u8::is_ascii_digit) => {
-                label.push(
-                    std::str::from_utf8(&b[i + 1..i + 4])
-                        .unwrap()
-                        .parse::<u8>()
-                        .unwrap(),
-                );
-                i += 4;
-            }
-            b'\\' => {
-                label.push(b[i + 1]);
-                i += 2;
-            }
-            b'.' => {
-                v.push(label.len() as u8);
-                v.append(&mut label);
-                i += 1;
-            }
-            c => {
-                label.push(c);
-                i += 1;
-            }
-        }
-    }
-    if !label.is_empty() {
-        v.push(label.len() as u8);
-        v.append(&mut label);
-    }
-    v.push(0);
-    v
+    geosteer::wire::name::parse(name, Some(&[0])).unwrap()
 }
 
 /// A query packet: one question, RD=0, with an OPT record when `edns` gives a payload size.
@@ -213,8 +180,12 @@ pub fn have_tool(name: &str) -> bool {
 
 /// Runs the `check` subcommand, returning (exit code, stdout, stderr).
 pub fn check(args: &[&str]) -> (i32, String, String) {
+    geosteer(&[&["check"], args].concat())
+}
+
+/// Runs the geosteer binary to completion: (exit status, stdout, stderr).
+pub fn geosteer(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_geosteer"))
-        .arg("check")
         .args(args)
         .output()
         .unwrap();

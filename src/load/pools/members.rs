@@ -7,10 +7,9 @@ use toml::Spanned;
 
 use super::spec::MemberSpec;
 use super::{Ctx, MAX_POOL_DCS, Owners, PoolBuilder};
-use crate::load::rdata::{lower, parse_name};
 use crate::model::{Member, PoolDc, PoolKind, Rdata};
 use crate::net::stable_hash;
-use crate::wire::name::{is_subdomain, to_text};
+use crate::wire::name::{is_subdomain, lowercased as lower, parse as parse_name, to_text};
 use crate::wire::rtype;
 
 impl PoolBuilder<'_> {
@@ -135,18 +134,48 @@ impl PoolBuilder<'_> {
                 dc: di,
                 ..Default::default()
             };
-            let mut seen: Vec<&str> = Vec::new();
             for m in list.get_ref() {
                 let spec = m.get_ref();
-                // the same member twice would count its weight twice
-                let canonical = spec.value.trim_end_matches('.');
-                if seen.iter().any(|s| {
-                    s.eq_ignore_ascii_case(canonical)
-                        || s.parse::<IpAddr>()
-                            .ok()
-                            .zip(canonical.parse::<IpAddr>().ok())
-                            .is_some_and(|(a, b)| a == b)
-                }) {
+                let weight = spec.weight.unwrap_or(1.0);
+                if !(weight > 0.0 && weight.is_finite()) {
+                    cx.at(m.span(), format!("pool '{pool}': member '{}' has weight {weight}; weights must be greater than 0", spec.value));
+                    continue;
+                }
+                let addr = spec.value.parse::<IpAddr>();
+                let (list, bytes, text): (&mut Vec<Member>, Box<[u8]>, String) = match (kind, addr)
+                {
+                    (PoolKind::Address, Ok(IpAddr::V4(v))) => {
+                        (&mut pdc.v4, v.octets().into(), v.to_string())
+                    }
+                    (PoolKind::Address, Ok(IpAddr::V6(v))) => {
+                        (&mut pdc.v6, v.octets().into(), v.to_string())
+                    }
+                    (PoolKind::Address, Err(_)) => {
+                        cx.at(
+                            m.span(),
+                            format!("pool '{pool}': member '{}' is not an IP address (a pool of names needs type = \"CNAME\")", spec.value),
+                        );
+                        continue;
+                    }
+                    (PoolKind::Cname, Ok(_)) => {
+                        cx.at(
+                            m.span(),
+                            format!("pool '{pool}': member '{}' is an address, but the pool has type = \"CNAME\" (its members are names)", spec.value),
+                        );
+                        continue;
+                    }
+                    (PoolKind::Cname, Err(_)) => {
+                        match parse_name(&spec.value, Some(self.zone.apex())) {
+                            Ok(n) => (&mut pdc.names, lower(&n).into(), to_text(&n)),
+                            Err(e) => {
+                                cx.at(m.span(), format!("pool '{pool}': {e}"));
+                                continue;
+                            }
+                        }
+                    }
+                };
+                // the same member twice (however it is written) would count its weight twice
+                if list.iter().any(|o| o.rdata.bytes() == &bytes[..]) {
                     cx.at(
                         m.span(),
                         format!(
@@ -156,54 +185,12 @@ impl PoolBuilder<'_> {
                     );
                     continue;
                 }
-                seen.push(canonical);
-                let weight = spec.weight.unwrap_or(1.0);
-                if !(weight > 0.0 && weight.is_finite()) {
-                    cx.at(m.span(), format!("pool '{pool}': member '{}' has weight {weight}; weights must be greater than 0", spec.value));
-                    continue;
-                }
-                let addr = spec.value.parse::<IpAddr>();
-                match (kind, addr) {
-                    (PoolKind::Address, Ok(ip)) => {
-                        let bytes: Box<[u8]> = match ip {
-                            IpAddr::V4(v) => v.octets().into(),
-                            IpAddr::V6(v) => v.octets().into(),
-                        };
-                        let member = Member {
-                            key: stable_hash(&[&bytes]),
-                            rdata: Rdata::new(0, bytes),
-                            weight,
-                            text: ip.to_string(),
-                        };
-                        if ip.is_ipv4() {
-                            pdc.v4.push(member)
-                        } else {
-                            pdc.v6.push(member)
-                        }
-                    }
-                    (PoolKind::Address, Err(_)) => cx.at(
-                        m.span(),
-                        format!("pool '{pool}': member '{}' is not an IP address (a pool of names needs type = \"CNAME\")", spec.value),
-                    ),
-                    (PoolKind::Cname, Ok(_)) => cx.at(
-                        m.span(),
-                        format!("pool '{pool}': member '{}' is an address, but the pool has type = \"CNAME\" (its members are names)", spec.value),
-                    ),
-                    (PoolKind::Cname, Err(_)) => {
-                        match parse_name(&spec.value, Some(self.zone.apex())) {
-                            Ok(n) => {
-                                let bytes: Box<[u8]> = lower(&n).into();
-                                pdc.names.push(Member {
-                                    key: stable_hash(&[&bytes]),
-                                    rdata: Rdata::new(0, bytes),
-                                    weight,
-                                    text: to_text(&n),
-                                });
-                            }
-                            Err(e) => cx.at(m.span(), format!("pool '{pool}': {e}")),
-                        }
-                    }
-                }
+                list.push(Member {
+                    key: stable_hash(&[&bytes]),
+                    rdata: Rdata::new(0, bytes),
+                    weight,
+                    text,
+                });
             }
             out.push(pdc);
         }

@@ -4,7 +4,7 @@
 
 #![forbid(unsafe_code)]
 
-pub mod admin;
+pub(crate) mod admin;
 pub mod app;
 pub mod config;
 pub mod engine;
@@ -15,7 +15,7 @@ pub mod load;
 pub mod model;
 pub mod net;
 pub mod select;
-pub mod server;
+pub(crate) mod server;
 pub mod state;
 pub mod wire;
 

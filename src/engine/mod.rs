@@ -20,7 +20,7 @@ use crate::wire::{reply, rtype};
 
 pub use crate::state::Limits;
 pub use crate::wire::rcode;
-pub use lookup::{ClientCtx, Parts, Resolution, resolve};
+pub(crate) use lookup::{ClientCtx, Parts, resolve};
 
 /// Smallest UDP payload every DNS client accepts (RFC 1035 §4.2.1).
 pub const MIN_UDP: u16 = 512;

@@ -1,15 +1,15 @@
 //! Loading the zones directory into the immutable [`crate::model::ZoneSet`], reporting every
 //! problem.
 //!
-//! Every `*.zone` file of the zones directory is one zone ([`zonefile`] reads it, [`zone`]
+//! Every `*.zone` file of the zones directory is one zone (`zonefile` reads it, `zone`
 //! validates it into a [`crate::model::ZoneBuilder`]); a `*.pools.toml` beside it binds pools to its
-//! names ([`pools`]); then the zone is frozen. Loading is all or nothing: the result is either a
+//! names (`pools`); then the zone is frozen. Loading is all or nothing: the result is either a
 //! complete, validated zone set or the full list of problems with file and line.
 
-pub mod pools;
-pub mod rdata;
-pub mod zone;
-pub mod zonefile;
+pub(crate) mod pools;
+pub(crate) mod rdata;
+pub(crate) mod zone;
+pub(crate) mod zonefile;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};

@@ -1,10 +1,10 @@
 //! Choosing a pool's answer for one client: a pure function of the pool, the client's location and
 //! address, and the health view passed in. No I/O, no failure: every outcome is a value.
 //!
-//! The steps, one submodule each: [`route`] (the most specific rule) → [`tiers`] (the first tier
+//! The steps, one submodule each: `route` (the most specific rule) → `tiers` (the first tier
 //! in failover order with an available datacenter; a split tier picks among its datacenters by
-//! percentage) → [`members`] (up to `max_answers` members by weight) → TTL and ECS scope, here.
-//! Both sticky choices use weighted rendezvous hashing ([`score`]) keyed by the client's network
+//! percentage) → `members` (up to `max_answers` members by weight) → TTL and ECS scope, here.
+//! Both sticky choices use weighted rendezvous hashing (`score`) keyed by the client's network
 //! (/24 for IPv4, /56 for IPv6) and the pool, so every node of a fleet gives a client the same
 //! answer, and a change moves only the clients it must.
 //!

@@ -8,11 +8,11 @@
 //! packet bytes is checked.
 #![deny(clippy::indexing_slicing)]
 
-pub mod ecs;
-pub mod encode;
+pub(crate) mod ecs;
+pub(crate) mod encode;
 pub mod name;
 pub mod query;
-pub mod reply;
+pub(crate) mod reply;
 
 /// RR type numbers the server treats specially.
 pub mod rtype {

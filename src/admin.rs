@@ -1,4 +1,5 @@
-//! The HTTP admin endpoint (`--http ADDR`): `/livez`, `/readyz` and `/status`.
+//! The HTTP admin endpoint (`--http ADDR`): `/livez`, `/readyz`, `/status` and `POST /reload`
+//! (accepted from loopback peers only).
 //!
 //! A deliberately small HTTP/1.1 responder on tokio (one request per connection, GET only, bodies
 //! of a few hundred bytes): it needs no HTTP stack. Later milestones add `/metrics` here.
@@ -11,19 +12,25 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::reload::{self, Handle};
 use crate::state::State;
 
 /// Serves the admin endpoint until an unrecoverable accept error.
-pub async fn serve(listener: TcpListener, state: Arc<State>) -> io::Result<()> {
+pub async fn serve(listener: TcpListener, state: Arc<State>, reload: Handle) -> io::Result<()> {
     loop {
-        let (stream, _) = match listener.accept().await {
+        let (stream, peer) = match listener.accept().await {
             Ok(x) => x,
             Err(e) if crate::server::is_transient(&e) => continue,
             Err(e) => return Err(e),
         };
-        let state = state.clone();
+        let (state, reload) = (state.clone(), reload.clone());
         tokio::spawn(async move {
-            let _ = tokio::time::timeout(Duration::from_secs(5), handle(stream, &state)).await;
+            // a reload of a large zone takes seconds: the timeout is the reload's, not a request's
+            let _ = tokio::time::timeout(
+                Duration::from_secs(300),
+                handle(stream, peer, &state, &reload),
+            )
+            .await;
         });
     }
 }
@@ -45,8 +52,34 @@ fn json_str(s: &str) -> String {
     o
 }
 
-/// The `/status` document: generation and every zone served.
-pub fn status_json(state: &State) -> String {
+/// The reload status as a JSON object.
+fn reload_json(s: &reload::Status) -> String {
+    let last = match &s.last {
+        None => "null".to_string(),
+        Some(a) => {
+            let problems: Vec<String> = a.problems.iter().map(|p| json_str(p)).collect();
+            let restart: Vec<String> = a.needs_restart.iter().map(|k| json_str(k)).collect();
+            format!(
+                "{{\"finished_unix\":{},\"trigger\":{},\"ok\":{},\"millis\":{},\"changes\":{},\"problems\":[{}],\"needs_restart\":[{}]}}",
+                a.finished_unix,
+                json_str(&a.trigger),
+                a.ok,
+                a.millis,
+                json_str(&a.changes),
+                problems.join(","),
+                restart.join(",")
+            )
+        }
+    };
+    format!(
+        "{{\"reloads\":{},\"installed_unix\":{},\"last\":{last}}}",
+        s.reloads, s.installed_unix
+    )
+}
+
+/// The `/status` document: generation, configuration hash, the last reload, every zone served.
+pub fn status_json(state: &State, reload: &Handle) -> String {
+    let rs = reload.status();
     let snap = state.load();
     let zones: Vec<String> = snap
         .zones
@@ -78,15 +111,22 @@ pub fn status_json(state: &State) -> String {
         })
         .collect();
     format!(
-        "{{\"version\":{},\"generation\":{},\"zones\":[{}],\"geoip\":[{}]}}\n",
+        "{{\"version\":{},\"generation\":{},\"config_hash\":{},\"reload\":{},\"zones\":[{}],\"geoip\":[{}]}}\n",
         json_str(env!("CARGO_PKG_VERSION")),
         snap.generation,
+        json_str(&rs.config_hash),
+        reload_json(&rs),
         zones.join(","),
         dbs.join(",")
     )
 }
 
-async fn handle(mut stream: TcpStream, state: &State) -> io::Result<()> {
+async fn handle(
+    mut stream: TcpStream,
+    peer: std::net::SocketAddr,
+    state: &State,
+    reload: &Handle,
+) -> io::Result<()> {
     let mut buf = [0u8; 2048];
     let mut n = 0;
     // read the request head (we ignore headers and bodies)
@@ -107,7 +147,29 @@ async fn handle(mut stream: TcpStream, state: &State) -> io::Result<()> {
     let (code, ctype, body) = match (method, path) {
         ("GET", "/livez") => ("200 OK", "text/plain", "ok\n".to_string()),
         ("GET", "/readyz") => ("200 OK", "text/plain", "ready\n".to_string()),
-        ("GET", "/status") => ("200 OK", "application/json", status_json(state)),
+        ("GET", "/status") => ("200 OK", "application/json", status_json(state, reload)),
+        ("POST", "/reload") if !peer.ip().to_canonical().is_loopback() => (
+            "403 Forbidden",
+            "text/plain",
+            "reload is accepted from loopback addresses only\n".to_string(),
+        ),
+        ("POST", "/reload") => {
+            let s = reload.request_and_wait("POST /reload").await;
+            let ok = s.last.as_ref().is_some_and(|a| a.ok);
+            let body = format!(
+                "{{\"generation\":{},\"config_hash\":{},\"reload\":{}}}\n",
+                state.load().generation,
+                json_str(&s.config_hash),
+                reload_json(&s)
+            );
+            // 422: the request was fine, the configuration it would load is not
+            let code = if ok {
+                "200 OK"
+            } else {
+                "422 Unprocessable Entity"
+            };
+            (code, "application/json", body)
+        }
         ("GET", _) => ("404 Not Found", "text/plain", "not found\n".to_string()),
         _ => (
             "405 Method Not Allowed",

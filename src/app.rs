@@ -5,13 +5,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::config::{Config, TransportKind};
 use crate::engine::Limits;
 use crate::error::{LoadError, Problem};
-use crate::geo::{Geo, GeoError};
+use crate::geo::Geo;
 use crate::model::ZoneSet;
+use crate::reload::{Reloader, watch};
 use crate::server::{tcp, udp};
 use crate::state::State;
 
@@ -40,21 +42,7 @@ pub fn load(
     warnings: &mut Vec<Problem>,
 ) -> Result<(ZoneSet, Arc<Geo>), LoadError> {
     let zones = crate::load::load_dir_reporting(&config.zones, warnings);
-    let geo = Geo::open(&config.geoip).map_err(|errs| {
-        errs.into_iter()
-            .map(|e| {
-                let (path, msg) = match &e {
-                    GeoError::Read { path, .. } | GeoError::Invalid { path, .. } => {
-                        (path.clone(), e.to_string())
-                    }
-                };
-                let msg = msg
-                    .trim_start_matches(&format!("{}: ", path.display()))
-                    .to_string();
-                Problem::new(&path, 0, msg)
-            })
-            .collect::<Vec<_>>()
-    });
+    let geo = crate::reload::open_geo(&config.geoip).map_err(|e| e.problems);
     match (zones, geo) {
         (Ok(z), Ok(g)) => Ok((z, Arc::new(g))),
         (z, g) => {
@@ -94,6 +82,8 @@ async fn bind_pair(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), ServeEr
 
 /// Runs the server until SIGINT/SIGTERM (Ok) or a listener dies (Err).
 pub async fn serve(config: Config) -> Result<(), ServeError> {
+    // SIGHUP's default action ends the process: take it over before anything else
+    let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
     let mut warnings = Vec::new();
     let loaded = load(&config, &mut warnings);
     for w in &warnings {
@@ -111,7 +101,28 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             "pools are configured but no GeoIP database is loaded: every client follows network rules or the default route"
         );
     }
-    let state = State::new(zones, geo, limits(&config));
+    let state = State::new(zones, geo.clone(), limits(&config));
+    let (reloader, reload) = Reloader::new(config.clone(), state.clone(), geo);
+    tokio::spawn(reloader.run());
+    match hup {
+        Ok(hup) => {
+            tokio::spawn(watch::on_sighup(hup, reload.clone()));
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot install a SIGHUP handler"),
+    }
+    tokio::spawn(watch::periodic(config.check_interval, reload.clone()));
+    // kept alive for as long as the server runs
+    let _watcher = if config.watch {
+        match watch::start(&config, reload.clone()) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch the configuration's directories: edits are picked up by SIGHUP, POST /reload and the periodic check only");
+                None
+            }
+        }
+    } else {
+        None
+    };
     let admin = match config.http {
         Some(addr) => {
             let l = TcpListener::bind(addr)
@@ -120,10 +131,10 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             let local = l
                 .local_addr()
                 .map_err(|source| ServeError::Bind { addr, source })?;
-            tracing::info!("http endpoint on {local} (/livez /readyz /status)");
-            let st = state.clone();
+            tracing::info!("http endpoint on {local} (/livez /readyz /status, POST /reload)");
+            let (st, rl) = (state.clone(), reload.clone());
             Some(tokio::spawn(async move {
-                crate::admin::serve(l, st)
+                crate::admin::serve(l, st, rl)
                     .await
                     .map_err(|source| ServeError::Listener {
                         what: "HTTP",
@@ -146,6 +157,8 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     if config.transport == TransportKind::Hickory {
         return serve_hickory(&config, state).await;
     }
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let slots = Arc::new(Semaphore::new(config.tcp_max_connections));
     let mut tasks: JoinSet<Result<(), ServeError>> = JoinSet::new();
     for &addr in &config.listen {
         let (udp_sock, tcp_listener) = bind_pair(addr).await?;
@@ -155,9 +168,9 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         tracing::info!(udp = %local, tcp = %local, "listening on {local}");
         let udp_sock = Arc::new(udp_sock);
         for _ in 0..config.udp_workers {
-            let (s, st) = (udp_sock.clone(), state.clone());
+            let (s, st, stop) = (udp_sock.clone(), state.clone(), stop.clone());
             tasks.spawn(async move {
-                udp::serve(s, st)
+                udp::serve(s, st, stop)
                     .await
                     .map_err(|source| ServeError::Listener {
                         what: "UDP",
@@ -166,13 +179,12 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
                     })
             });
         }
-        let st = state.clone();
+        let (st, sl, stop) = (state.clone(), slots.clone(), stop.clone());
         let lim = tcp::TcpLimits {
             idle_timeout: config.tcp_idle_timeout,
-            max_connections: config.tcp_max_connections,
         };
         tasks.spawn(async move {
-            tcp::serve(tcp_listener, st, lim)
+            tcp::serve(tcp_listener, st, lim, sl, stop)
                 .await
                 .map_err(|source| ServeError::Listener {
                     what: "TCP",
@@ -181,6 +193,8 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
                 })
         });
     }
+    // the first snapshot is installed and every socket is bound: the server answers
+    crate::systemd::notify_or_log("READY=1");
     tokio::select! {
         r = tasks.join_next() => match r {
             Some(Ok(Err(e))) => Err(e),
@@ -192,11 +206,24 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             _ => Ok(()),
         },
         _ = shutdown_signal() => {
-            tracing::info!("shutting down");
+            crate::systemd::notify_or_log("STOPPING=1");
+            tracing::info!("shutting down: answering the queries in flight");
+            let _ = stop_tx.send(true);
+            while tasks.join_next().await.is_some() {}
+            // every TCP connection gives its slot back once its query in hand is answered
+            let all = u32::try_from(config.tcp_max_connections).unwrap_or(u32::MAX);
+            let drained = tokio::time::timeout(DRAIN, slots.acquire_many(all)).await;
+            if drained.is_err() {
+                tracing::warn!("some TCP connections were still busy after {DRAIN:?}");
+            }
+            tracing::info!("stopped");
             Ok(())
         }
     }
 }
+
+/// How long shutdown waits for TCP connections in the middle of a query.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// `serve` with hickory-server owning the sockets (see `server::handler`).
 async fn serve_hickory(config: &Config, state: Arc<State>) -> Result<(), ServeError> {

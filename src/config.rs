@@ -21,6 +21,15 @@ struct FileSpec {
     geoip: Option<Vec<PathBuf>>,
     #[serde(default)]
     dns: DnsSpec,
+    #[serde(default)]
+    reload: ReloadSpec,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReloadSpec {
+    watch: Option<bool>,
+    check_interval: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -59,6 +68,14 @@ pub struct Config {
     pub geoip: Vec<PathBuf>,
     /// Use EDNS Client Subnet to locate clients.
     pub ecs: bool,
+    /// Watch the zones, GeoIP and config directories and reload on a change.
+    pub watch: bool,
+    /// How often the content of every input is compared with what is served, as a backstop for
+    /// missed file events (network filesystems, exhausted inotify watches). Zero: never.
+    pub check_interval: Duration,
+    /// The config file this was read from, and the flags over it: what a reload reads again.
+    pub file: Option<PathBuf>,
+    pub flags: Overrides,
 }
 
 /// Which socket loops feed the engine.
@@ -84,12 +101,16 @@ impl Default for Config {
             transport: TransportKind::Geosteer,
             geoip: crate::geo::databases_in(Path::new("geodata")),
             ecs: true,
+            watch: true,
+            check_interval: Duration::from_secs(30),
+            file: None,
+            flags: Overrides::default(),
         }
     }
 }
 
 /// Flags that override the file.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Overrides {
     pub zones: Option<PathBuf>,
     pub listen: Vec<String>,
@@ -114,6 +135,35 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
 }
 
 impl Config {
+    /// Settings a running server cannot change: a reload that changes them says "needs a restart".
+    pub fn restart_only_changes(&self, new: &Config) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        let pairs: [(&'static str, bool); 7] = [
+            ("listen", self.listen != new.listen),
+            ("http", self.http != new.http),
+            ("threads", self.threads != new.threads),
+            ("dns.udp_workers", self.udp_workers != new.udp_workers),
+            (
+                "dns.tcp_idle_timeout",
+                self.tcp_idle_timeout != new.tcp_idle_timeout,
+            ),
+            (
+                "dns.tcp_max_connections",
+                self.tcp_max_connections != new.tcp_max_connections,
+            ),
+            ("dns.transport", self.transport != new.transport),
+        ];
+        for (key, changed) in pairs {
+            if changed {
+                out.push(key);
+            }
+        }
+        if self.watch != new.watch || self.check_interval != new.check_interval {
+            out.push("reload");
+        }
+        out
+    }
+
     /// Reads the config file (if any) and applies the flags. Every problem is reported.
     pub fn load(file: Option<&Path>, flags: &Overrides) -> Result<Config, LoadError> {
         let mut problems = Vec::new();
@@ -141,7 +191,11 @@ impl Config {
                 .position(|l| l.trim_start().starts_with(key))
                 .map_or(0, |i| i + 1)
         };
-        let mut c = Config::default();
+        let mut c = Config {
+            file: file.map(Path::to_path_buf),
+            flags: flags.clone(),
+            ..Config::default()
+        };
         // relative paths in a config file are relative to the file
         let base = file.and_then(Path::parent).unwrap_or(Path::new(""));
         if let Some(z) = spec.zones {
@@ -252,6 +306,21 @@ impl Config {
         }
         if let Some(n) = spec.dns.tcp_max_connections {
             c.tcp_max_connections = n.max(1);
+        }
+        if let Some(w) = spec.reload.watch {
+            c.watch = w;
+        }
+        if let Some(t) = &spec.reload.check_interval {
+            match parse_duration(t) {
+                Some(d) => c.check_interval = d,
+                None => problems.push(Problem::new(
+                    &path,
+                    key_line("check_interval"),
+                    format!(
+                        "'{t}' is not a duration (for example 30s, 5m; 0s turns the check off)"
+                    ),
+                )),
+            }
         }
         if problems.is_empty() {
             Ok(c)

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub(crate) mod admin;
+pub mod admin_client;
 pub mod app;
 pub mod config;
 pub mod engine;
@@ -14,9 +15,11 @@ pub mod geo;
 pub mod load;
 pub mod model;
 pub mod net;
+pub mod reload;
 pub mod select;
 pub(crate) mod server;
 pub mod state;
+pub mod systemd;
 pub mod wire;
 
 #[cfg(test)]

@@ -84,6 +84,18 @@ enum Command {
         #[arg(default_value = "A")]
         qtype: String,
     },
+    /// Ask the running server to reload its configuration (POST /reload on its HTTP endpoint)
+    #[command(
+        after_help = "Exit status: 0 when the new configuration is served, 1 when it was refused (the old one keeps serving) or the server could not be reached.\n\nExamples:\n  geosteer reload\n  geosteer reload --config /etc/geosteer/geosteer.toml\n  geosteer reload --http 127.0.0.1:9153"
+    )]
+    Reload {
+        /// The server's config file, to find its HTTP endpoint
+        #[arg(long, short = 'c')]
+        config: Option<PathBuf>,
+        /// The HTTP endpoint (default: the config's `http`, else 127.0.0.1:9153)
+        #[arg(long)]
+        http: Option<String>,
+    },
     /// Print the version
     Version,
 }
@@ -162,6 +174,7 @@ fn explain_question(
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Reload { config, http } => reload(config, http),
         Command::Version => {
             println!("geosteer {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
@@ -279,6 +292,46 @@ fn main() -> ExitCode {
                     ExitCode::from(1)
                 }
             }
+        }
+    }
+}
+
+/// `geosteer reload`: POST /reload to the running server and print what it says.
+fn reload(config: Option<PathBuf>, http: Option<String>) -> ExitCode {
+    let addr = match http {
+        Some(h) => h,
+        None => match config {
+            Some(f) => match Config::load(Some(&f), &Overrides::default()) {
+                Ok(c) => match c.http {
+                    Some(a) => a.to_string(),
+                    None => {
+                        eprintln!(
+                            "{}: no http endpoint is configured; give --http",
+                            f.display()
+                        );
+                        return ExitCode::from(1);
+                    }
+                },
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(1);
+                }
+            },
+            None => "127.0.0.1:9153".to_string(),
+        },
+    };
+    match geosteer::admin_client::post(&addr, "/reload") {
+        Ok((200, body)) => {
+            print!("{body}");
+            ExitCode::SUCCESS
+        }
+        Ok((code, body)) => {
+            eprint!("reload refused (HTTP {code}): {body}");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("cannot reach the server's HTTP endpoint at {addr}: {e}");
+            ExitCode::from(1)
         }
     }
 }

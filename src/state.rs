@@ -40,7 +40,7 @@ pub struct Snapshot {
 }
 
 /// The live snapshot, shared by every transport. Readers never block: a load is an atomic
-/// reference-count increment.
+/// reference-count increment; a reload replaces the whole snapshot at once.
 #[derive(Debug)]
 pub struct State {
     current: ArcSwap<Snapshot>,
@@ -57,6 +57,19 @@ impl State {
                 generation: 1,
             }),
         })
+    }
+
+    /// Installs a new snapshot in one atomic step and returns its generation. Only `reload`
+    /// calls this, from one task at a time; queries in flight finish on the snapshot they loaded.
+    pub fn install(&self, zones: ZoneSet, geo: Arc<Geo>, limits: Limits) -> u64 {
+        let generation = self.current.load().generation + 1;
+        self.current.store(Arc::new(Snapshot {
+            zones,
+            geo,
+            limits,
+            generation,
+        }));
+        generation
     }
 
     /// The snapshot to answer from.

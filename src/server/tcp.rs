@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio::time::timeout;
 
 use crate::engine::{self, Outcome, Transport};
@@ -18,15 +18,25 @@ use crate::state::State;
 #[derive(Debug, Clone, Copy)]
 pub struct TcpLimits {
     pub idle_timeout: Duration,
-    pub max_connections: usize,
 }
 
-/// Accepts connections until an unrecoverable error, which is returned so the process can stop
-/// instead of running half-alive.
-pub async fn serve(listener: TcpListener, state: Arc<State>, limits: TcpLimits) -> io::Result<()> {
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
+/// Accepts connections until `stop` turns true or an unrecoverable error, which is returned so the
+/// process can stop instead of running half-alive. Each connection holds one of `slots` (the
+/// connection cap) while it lives: the caller drains by waiting for all of them to come back.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<State>,
+    limits: TcpLimits,
+    slots: Arc<Semaphore>,
+    stop: watch::Receiver<bool>,
+) -> io::Result<()> {
     loop {
-        let (stream, peer) = match listener.accept().await {
+        let mut stopping = stop.clone();
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stopping.wait_for(|s| *s) => return Ok(()),
+        };
+        let (stream, peer) = match accepted {
             Ok(x) => x,
             Err(e) if super::is_transient(&e) => {
                 tracing::warn!(error = %e, "tcp accept failed, continuing");
@@ -44,8 +54,9 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, limits: TcpLimits) 
             continue;
         };
         let state = state.clone();
+        let stop = stop.clone();
         tokio::spawn(async move {
-            if let Err(e) = connection(stream, peer, &state, limits.idle_timeout).await {
+            if let Err(e) = connection(stream, peer, &state, limits.idle_timeout, stop).await {
                 tracing::debug!(%peer, error = %e, "tcp connection ended");
             }
             drop(permit);
@@ -58,6 +69,7 @@ async fn connection(
     peer: SocketAddr,
     state: &State,
     idle: Duration,
+    mut stop: watch::Receiver<bool>,
 ) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let (r, mut w) = stream.into_split();
@@ -66,7 +78,12 @@ async fn connection(
     let mut out = Vec::with_capacity(4096);
     loop {
         // the idle timeout runs from the end of the last answer to the start of the next query
-        let len = match timeout(idle, r.read_u16()).await {
+        // on shutdown a connection between queries closes; one in the middle of a query answers it
+        let next = tokio::select! {
+            n = timeout(idle, r.read_u16()) => n,
+            _ = stop.wait_for(|s| *s) => return Ok(()),
+        };
+        let len = match next {
             Err(_) => return Ok(()),
             Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
             Ok(r) => r? as usize,

@@ -8,16 +8,26 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::UdpSocket;
+use tokio::sync::watch;
 
 use crate::engine::{self, Outcome, Transport};
 use crate::state::State;
 
-/// Answers datagrams on `socket` until an unrecoverable socket error, which is returned.
-pub async fn serve(socket: Arc<UdpSocket>, state: Arc<State>) -> io::Result<()> {
+/// Answers datagrams on `socket` until `stop` turns true (after the answer in hand is sent) or an
+/// unrecoverable socket error, which is returned.
+pub async fn serve(
+    socket: Arc<UdpSocket>,
+    state: Arc<State>,
+    mut stop: watch::Receiver<bool>,
+) -> io::Result<()> {
     let mut buf = vec![0u8; 65_535];
     let mut out = Vec::with_capacity(4096);
     loop {
-        let (n, peer): (usize, SocketAddr) = match socket.recv_from(&mut buf).await {
+        let received = tokio::select! {
+            r = socket.recv_from(&mut buf) => r,
+            _ = stop.wait_for(|s| *s) => return Ok(()),
+        };
+        let (n, peer): (usize, SocketAddr) = match received {
             Ok(x) => x,
             Err(e) if super::is_transient(&e) => continue,
             Err(e) => return Err(e),

@@ -72,8 +72,10 @@ fn reload_json(s: &reload::Status) -> String {
         }
     };
     format!(
-        "{{\"reloads\":{},\"installed_unix\":{},\"last\":{last}}}",
-        s.reloads, s.installed_unix
+        "{{\"reloads\":{},\"reloading\":{},\"installed_unix\":{},\"last\":{last}}}",
+        s.reloads,
+        s.started > s.finished,
+        s.installed_unix
     )
 }
 
@@ -121,6 +123,11 @@ pub fn status_json(state: &State, reload: &Handle) -> String {
     )
 }
 
+/// Reloading changes what a server answers: only someone on the machine may ask.
+fn reload_allowed(peer: std::net::SocketAddr) -> bool {
+    peer.ip().to_canonical().is_loopback()
+}
+
 async fn handle(
     mut stream: TcpStream,
     peer: std::net::SocketAddr,
@@ -148,7 +155,7 @@ async fn handle(
         ("GET", "/livez") => ("200 OK", "text/plain", "ok\n".to_string()),
         ("GET", "/readyz") => ("200 OK", "text/plain", "ready\n".to_string()),
         ("GET", "/status") => ("200 OK", "application/json", status_json(state, reload)),
-        ("POST", "/reload") if !peer.ip().to_canonical().is_loopback() => (
+        ("POST", "/reload") if !reload_allowed(peer) => (
             "403 Forbidden",
             "text/plain",
             "reload is accepted from loopback addresses only\n".to_string(),
@@ -183,4 +190,29 @@ async fn handle(
     );
     stream.write_all(resp.as_bytes()).await?;
     stream.shutdown().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reload_only_from_loopback() {
+        for ok in [
+            "127.0.0.1:5",
+            "127.9.9.9:5",
+            "[::1]:5",
+            "[::ffff:127.0.0.1]:5",
+        ] {
+            assert!(reload_allowed(ok.parse().unwrap()), "{ok}");
+        }
+        for no in [
+            "192.0.2.1:5",
+            "[2001:db8::1]:5",
+            "[::ffff:192.0.2.1]:5",
+            "0.0.0.0:5",
+        ] {
+            assert!(!reload_allowed(no.parse().unwrap()), "{no}");
+        }
+    }
 }

@@ -606,3 +606,22 @@ fn the_unit_file_verifies() {
     let ours: Vec<&str> = err.lines().filter(|l| l.contains("geosteer")).collect();
     assert!(out.status.success() && ours.is_empty(), "{err}");
 }
+
+/// A setting only a restart can change is reported as such, and the rest of the reload applies.
+#[test]
+fn settings_that_need_a_restart_are_reported() {
+    let s = Setup::new("reload-restart");
+    let cfg = s.dir.join("geosteer.toml");
+    std::fs::write(&cfg, config_text("threads = 3\n")).unwrap();
+    std::fs::write(s.zones().join("live.test.zone"), live_zone("after")).unwrap();
+    let (code, body) = s.reload();
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"needs_restart\":[\"threads\"]"), "{body}");
+    assert_eq!(txt(s.server.addr, "v.live.test"), "after");
+    poll(Duration::from_secs(5), "the warning", || {
+        s.server
+            .log
+            .try_iter()
+            .find(|l| l.contains("threads: that needs a restart"))
+    });
+}

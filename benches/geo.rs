@@ -45,7 +45,20 @@ fn bench(c: &mut Criterion) {
     };
     g.bench_function(
         "select (country → continent route, 2 of 2 members)",
-        |b| b.iter(|| select(pool, zone.datacenters(), Family::V4, &client, &AllUp, None).ttl),
+        |b| {
+            b.iter(|| {
+                select(
+                    pool,
+                    zone.pools(),
+                    zone.datacenters(),
+                    Family::V4,
+                    &client,
+                    &AllUp,
+                    None,
+                )
+                .ttl
+            })
+        },
     );
     let addr_ru: IpAddr = "95.165.0.1".parse().unwrap();
     let loc_ru = geo.locate(addr_ru);
@@ -58,6 +71,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             select(
                 pool,
+                zone.pools(),
                 zone.datacenters(),
                 Family::V4,
                 &client_ru,

@@ -250,6 +250,8 @@ enum PoolAnswer<'a> {
     Records(Part<'a>, Option<&'a [u8]>),
     /// No records of the asked type: NODATA.
     NoData,
+    /// Every datacenter is down and the pool says SERVFAIL.
+    ServFail,
     /// Not a pool question (another type at a pool name): answer from the zone data.
     NotPool,
 }
@@ -309,10 +311,22 @@ fn pool_answer<'a>(
         key,
     };
     let trace = ctx.trace.as_deref_mut();
-    let d = select::select(pool, zone.datacenters(), family, &client, &AllUp, trace);
+    let d = select::select(
+        pool,
+        zone.pools(),
+        zone.datacenters(),
+        family,
+        &client,
+        &AllUp,
+        trace,
+    );
     ctx.scope = Some(ctx.scope.unwrap_or(0).max(d.scope));
-    if d.outcome != Outcome::Answer {
-        return PoolAnswer::NoData;
+    match d.outcome {
+        Outcome::Answer => {}
+        Outcome::ServFail => return PoolAnswer::ServFail,
+        Outcome::Geofence | Outcome::NoMembers | Outcome::AllDownNoData => {
+            return PoolAnswer::NoData;
+        }
     }
     let mut rdata = [None; MAX_ANSWERS];
     for (slot, m) in rdata.iter_mut().zip(d.picks()) {
@@ -409,6 +423,12 @@ pub fn resolve<'a>(
                     PoolAnswer::NoData => {
                         negative(parts, zone);
                         return ok();
+                    }
+                    PoolAnswer::ServFail => {
+                        return Resolution {
+                            rcode: rcode::SERVFAIL,
+                            aa: false,
+                        };
                     }
                     PoolAnswer::Records(part, None) => {
                         parts.push(part);

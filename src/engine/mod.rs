@@ -206,7 +206,13 @@ fn answer(
     }
     let flags = reply::flags(q.header.flags_hi, q.header.flags_lo, res.aa, res.rcode);
     let mut w = Writer::new(out, q.header.id, flags, Some((q.qname, q.question)), limit);
-    for section in [Section::Answer, Section::Authority, Section::Additional] {
+    // a SERVFAIL carries no records, even those a CNAME chain found before it failed
+    let sections = if res.rcode == rcode::SERVFAIL {
+        &[][..]
+    } else {
+        &[Section::Answer, Section::Authority, Section::Additional][..]
+    };
+    for &section in sections {
         for p in parts.iter().filter(|p| p.section == section) {
             let written = w.rrset(
                 section,

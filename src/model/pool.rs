@@ -119,11 +119,10 @@ pub struct Pool {
     /// so clients come back soon.
     pub(crate) ttl_degraded: u32,
     pub(crate) max_answers: usize,
-    #[expect(
-        dead_code,
-        reason = "validated now, applied when health checks land (issue 8)"
-    )]
     pub(crate) on_all_down: OnAllDown,
+    /// A datacenter counts as down when the healthy share of its members' weight (of the asked
+    /// family) falls below this fraction; 0: while any member is up.
+    pub(crate) min_healthy: f64,
     pub(crate) dcs: Vec<PoolDc>,
     pub(crate) route: Route,
     /// Seed for sticky choices: zone and pool name, so different pools spread independently.

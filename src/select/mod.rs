@@ -20,7 +20,7 @@ use std::net::IpAddr;
 
 use crate::geo::Location;
 use crate::model::pool::MAX_ANSWERS;
-use crate::model::{Datacenter, Family, Member, Pool};
+use crate::model::{Datacenter, Family, Member, OnAllDown, Pool};
 use crate::net::{family_bits, mask, stable_hash};
 
 /// Most datacenters `nearest` orders (the pool loader rejects pools with more).
@@ -120,6 +120,10 @@ pub enum Outcome {
     /// No datacenter of the route has members of the asked family (an AAAA query to an
     /// IPv4-only pool): NODATA.
     NoMembers,
+    /// Every datacenter is down and `on_all_down = "nodata"`.
+    AllDownNoData,
+    /// Every datacenter is down and `on_all_down = "servfail"`.
+    ServFail,
 }
 
 /// What [`select`] decided.
@@ -144,13 +148,33 @@ impl<'p> Decision<'p> {
 
 /// Decides the answer of `pool` for `client`, asking for members of `family`. With `trace`, every
 /// step is described in it (for `geosteer explain`); without, nothing is allocated.
+///
+/// `pools` are the zone's pools, where an `on_all_down = { pool = … }` fallback is found.
 pub fn select<'p, H: Health>(
     pool: &'p Pool,
+    pools: &'p [Pool],
+    dcs: &[Datacenter],
+    family: Family,
+    client: &Client<'_>,
+    health: &H,
+    trace: Option<&mut Trace>,
+) -> Decision<'p> {
+    select_at(pool, pools, dcs, family, client, health, trace, 0)
+}
+
+/// Longest chain of `on_all_down` fallback pools followed (the loader rejects cycles).
+const MAX_FALLBACKS: usize = 8;
+
+#[allow(clippy::too_many_arguments)]
+fn select_at<'p, H: Health>(
+    pool: &'p Pool,
+    pools: &'p [Pool],
     dcs: &[Datacenter],
     family: Family,
     client: &Client<'_>,
     health: &H,
     mut trace: Option<&mut Trace>,
+    depth: usize,
 ) -> Decision<'p> {
     let addr = client.addr;
     let (tiers, net_match) = route::matching(pool, client, &mut trace);
@@ -177,39 +201,111 @@ pub fn select<'p, H: Health>(
         return d;
     }
 
-    let Some(choice) = tiers::choose(pool, dcs, tiers, family, client, health, &mut trace) else {
-        trace!(
-            trace,
-            "no datacenter of the route has {} members: NODATA",
-            family_name(family)
-        );
-        d.outcome = Outcome::NoMembers;
-        return d;
+    let healthy = tiers::choose(pool, dcs, tiers, family, client, health, &mut trace);
+    // with every member counted up: is there anything of this family at all?
+    let any = tiers::choose(pool, dcs, tiers, family, client, &AllUp, &mut None);
+    let (choice, fail_open) = match (healthy, any) {
+        (Some(c), _) => (c, false),
+        (None, None) => {
+            trace!(
+                trace,
+                "no datacenter of the route has {} members: NODATA",
+                family_name(family)
+            );
+            d.outcome = Outcome::NoMembers;
+            return d;
+        }
+        (None, Some(first)) => match pool.on_all_down {
+            OnAllDown::All => {
+                trace!(
+                    trace,
+                    "every datacenter of the route is down: on_all_down = \"all\", failing open to the first choice"
+                );
+                (first, true)
+            }
+            OnAllDown::NoData => {
+                trace!(
+                    trace,
+                    "every datacenter of the route is down: on_all_down = \"nodata\""
+                );
+                d.outcome = Outcome::AllDownNoData;
+                d.ttl = pool.ttl_degraded;
+                return d;
+            }
+            OnAllDown::ServFail => {
+                trace!(
+                    trace,
+                    "every datacenter of the route is down: on_all_down = \"servfail\""
+                );
+                d.outcome = Outcome::ServFail;
+                return d;
+            }
+            OnAllDown::Pool(i) => match pools.get(i).filter(|_| depth < MAX_FALLBACKS) {
+                Some(fallback) => {
+                    trace!(
+                        trace,
+                        "every datacenter of the route is down: falling back to pool '{}'",
+                        fallback.name
+                    );
+                    let mut f = select_at(
+                        fallback,
+                        pools,
+                        dcs,
+                        family,
+                        client,
+                        health,
+                        trace,
+                        depth + 1,
+                    );
+                    f.ttl = f.ttl.min(pool.ttl_degraded);
+                    f.scope = f.scope.max(d.scope);
+                    return f;
+                }
+                None => {
+                    d.outcome = Outcome::ServFail;
+                    return d;
+                }
+            },
+        },
     };
     d.dc = Some(choice.dc);
-    if choice.rank > 0 {
+    if choice.rank > 0 || fail_open {
         d.ttl = pool.ttl_degraded;
     }
     trace!(
         trace,
         "datacenter: {}{}",
         tiers::dc_name(pool, dcs, choice.dc),
-        if choice.rank > 0 {
+        if fail_open {
+            " (failing open: ttl_degraded)"
+        } else if choice.rank > 0 {
             " (not the first choice: ttl_degraded)"
         } else {
             ""
         }
     );
 
-    let sticky_members = members::pick(
-        pool,
-        choice.dc,
-        family,
-        client,
-        health,
-        &mut d.picks,
-        &mut trace,
-    );
+    let sticky_members = if fail_open {
+        members::pick(
+            pool,
+            choice.dc,
+            family,
+            client,
+            &AllUp,
+            &mut d.picks,
+            &mut trace,
+        )
+    } else {
+        members::pick(
+            pool,
+            choice.dc,
+            family,
+            client,
+            health,
+            &mut d.picks,
+            &mut trace,
+        )
+    };
     let sticky = choice.sticky || sticky_members;
     if sticky {
         d.scope = d.scope.max(sticky_prefix(addr));

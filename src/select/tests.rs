@@ -59,6 +59,40 @@ iad = ["us.cdn.example.net."]
 [pools.cdn.route]
 default = ["iad"]
 continents = { EU = ["ams", "iad"] }
+
+[pools.guarded]
+names = ["guarded"]
+min_healthy = 0.5
+on_all_down = "nodata"
+[pools.guarded.members]
+ams = [{ address = "192.0.2.61", weight = 3 }, "192.0.2.62"]
+iad = ["198.51.100.61"]
+[pools.guarded.route]
+default = ["ams", "iad"]
+
+[pools.failsafe]
+names = ["failsafe"]
+on_all_down = "servfail"
+members = { ams = ["192.0.2.71"] }
+
+[pools.open]
+names = ["open"]
+members = { ams = ["192.0.2.81"], iad = ["198.51.100.81"] }
+route = { default = ["ams", "iad"] }
+
+[pools.primary]
+names = ["primary"]
+on_all_down = { pool = "backup" }
+members = { ams = ["192.0.2.91"] }
+
+[pools.backup]
+names = ["backup"]
+ttl = 300
+members = { iad = ["198.51.100.91"] }
+
+[pools.four]
+names = ["four"]
+members = { ams = ["192.0.2.101", "192.0.2.102", "192.0.2.103", "192.0.2.104"] }
 "#;
 
 fn zones() -> ZoneSet {
@@ -105,7 +139,7 @@ impl<'z> Ask<'z> {
             loc: l,
             key: client_key(addr),
         };
-        let d = select(p, z.datacenters(), family, &c, &AllUp, None);
+        let d = select(p, z.pools(), z.datacenters(), family, &c, &AllUp, None);
         let dc = d.dc.map(|i| z.datacenters()[p.dcs[i].dc].name.clone());
         let picks = d.picks().map(|m| m.text.clone()).collect();
         (dc, picks, d)
@@ -120,7 +154,16 @@ impl<'z> Ask<'z> {
         };
         let mut t = Trace::new();
         let dcs = self.zones.zones()[0].datacenters();
-        select(self.pool(pool), dcs, family, &c, &AllUp, Some(&mut t));
+        let pools = self.zones.zones()[0].pools();
+        select(
+            self.pool(pool),
+            pools,
+            dcs,
+            family,
+            &c,
+            &AllUp,
+            Some(&mut t),
+        );
         t.steps().join("\n")
     }
 }
@@ -241,7 +284,15 @@ fn weighted_shares_over_100k_clients() {
             loc: &l,
             key: client_key(addr),
         };
-        let d = select(pool, dcs, Family::V4, &c, &AllUp, None);
+        let d = select(
+            pool,
+            z.zones()[0].pools(),
+            dcs,
+            Family::V4,
+            &c,
+            &AllUp,
+            None,
+        );
         let first = d.picks().next().unwrap();
         let i = (first
             .text
@@ -305,5 +356,144 @@ fn the_members_line_counts_answered_and_up_members() {
     assert!(
         text.contains("members: 2 of 4 answered (max_answers 2), 4 up"),
         "{text}"
+    );
+}
+
+/// Members listed here are down.
+struct Down<'a>(&'a [&'a str]);
+
+impl Health for Down<'_> {
+    fn up(&self, pool: &Pool, dc: usize, family: Family, member: usize) -> bool {
+        let m = &pool.dcs[dc].members(family)[member];
+        !self.0.contains(&m.text.as_str())
+    }
+}
+
+impl Ask<'_> {
+    fn with(
+        &self,
+        pool: &str,
+        addr: &str,
+        down: &[&str],
+    ) -> (Option<String>, Vec<String>, Outcome, u32, String) {
+        let z = &self.zones.zones()[0];
+        let p = self.pool(pool);
+        let addr: IpAddr = addr.parse().unwrap();
+        let l = Location::default();
+        let c = Client {
+            addr,
+            loc: &l,
+            key: client_key(addr),
+        };
+        let mut t = Trace::new();
+        let d = select(
+            p,
+            z.pools(),
+            z.datacenters(),
+            Family::V4,
+            &c,
+            &Down(down),
+            Some(&mut t),
+        );
+        // the datacenter of the first pick (a fallback decides in another pool)
+        let dc = d.picks().next().and_then(|m| {
+            z.pools()
+                .iter()
+                .flat_map(|p| p.dcs.iter())
+                .find(|pd| pd.v4.iter().any(|x| std::ptr::eq(x, m)))
+                .map(|pd| z.datacenters()[pd.dc].name.clone())
+        });
+        let picks = d.picks().map(|m| m.text.clone()).collect();
+        (dc, picks, d.outcome, d.ttl, t.steps().join("\n"))
+    }
+}
+
+#[test]
+fn down_members_are_skipped_and_a_down_datacenter_fails_over() {
+    let z = zones();
+    let a = Ask { zones: &z };
+    let (dc, picks, _, ttl, _) = a.with("open", "192.0.2.9", &[]);
+    assert_eq!(
+        (dc.as_deref(), picks, ttl),
+        (Some("ams"), vec!["192.0.2.81".to_string()], 60)
+    );
+    let (dc, picks, _, ttl, trace) = a.with("open", "192.0.2.9", &["192.0.2.81"]);
+    assert_eq!(dc.as_deref(), Some("iad"), "{trace}");
+    assert_eq!(picks, ["198.51.100.81"]);
+    assert_eq!(ttl, 10, "a failover answers with ttl_degraded");
+}
+
+#[test]
+fn min_healthy_counts_weight() {
+    let z = zones();
+    let a = Ask { zones: &z };
+    // the weight-1 member down: 3 of 4 up, above 0.5
+    let (dc, picks, ..) = a.with("guarded", "192.0.2.9", &["192.0.2.62"]);
+    assert_eq!(
+        (dc.as_deref(), picks),
+        (Some("ams"), vec!["192.0.2.61".to_string()])
+    );
+    // the weight-3 member down: 1 of 4 up, below 0.5: the datacenter counts as down
+    let (dc, picks, _, _, trace) = a.with("guarded", "192.0.2.9", &["192.0.2.61"]);
+    assert_eq!(dc.as_deref(), Some("iad"), "{trace}");
+    assert_eq!(picks, ["198.51.100.61"]);
+}
+
+#[test]
+fn on_all_down_in_its_four_forms() {
+    let z = zones();
+    let a = Ask { zones: &z };
+    // all: fail open with the first choice's members, ttl_degraded
+    let (dc, picks, outcome, ttl, trace) =
+        a.with("open", "192.0.2.9", &["192.0.2.81", "198.51.100.81"]);
+    assert_eq!(outcome, Outcome::Answer);
+    assert_eq!(
+        (dc.as_deref(), picks),
+        (Some("ams"), vec!["192.0.2.81".to_string()]),
+        "{trace}"
+    );
+    assert_eq!(ttl, 10);
+    assert!(trace.contains("failing open"), "{trace}");
+    // nodata
+    let (_, picks, outcome, ..) = a.with(
+        "guarded",
+        "192.0.2.9",
+        &["192.0.2.61", "192.0.2.62", "198.51.100.61"],
+    );
+    assert_eq!((outcome, picks.len()), (Outcome::AllDownNoData, 0));
+    // servfail
+    let (_, _, outcome, ..) = a.with("failsafe", "192.0.2.9", &["192.0.2.71"]);
+    assert_eq!(outcome, Outcome::ServFail);
+    // another pool, with the first pool's ttl_degraded
+    let (_, picks, outcome, ttl, trace) = a.with("primary", "192.0.2.9", &["192.0.2.91"]);
+    assert_eq!(outcome, Outcome::Answer);
+    assert_eq!(picks, ["198.51.100.91"], "{trace}");
+    assert_eq!(ttl, 10);
+    assert!(trace.contains("falling back to pool 'backup'"), "{trace}");
+}
+
+/// Acceptance 5 (issue 8): when one of four members goes down, only the clients it served move.
+#[test]
+fn only_the_clients_of_a_down_member_move() {
+    let z = zones();
+    let a = Ask { zones: &z };
+    let mut x: u64 = 0x1234_5678;
+    let (mut served_by_down, mut moved_others) = (0, 0);
+    for _ in 0..10_000 {
+        x = mix(x);
+        let addr = std::net::Ipv4Addr::from(((x >> 32) as u32) & 0xffff_ff00).to_string();
+        let before = a.with("four", &addr, &[]).1;
+        let after = a.with("four", &addr, &["192.0.2.102"]).1;
+        if before == ["192.0.2.102"] {
+            served_by_down += 1;
+            assert_ne!(after, before);
+        } else if after != before {
+            moved_others += 1;
+        }
+    }
+    assert_eq!(moved_others, 0, "clients of healthy members moved");
+    assert!(
+        (2_000..3_000).contains(&served_by_down),
+        "{served_by_down} of 10,000 on the down member"
     );
 }

@@ -38,10 +38,18 @@ pub(super) fn describe(pool: &Pool, dcs: &[Datacenter], t: &Tier) -> String {
     }
 }
 
-/// Whether a datacenter has an up member of the family.
+/// Whether a datacenter can answer for the family: some member is up, and the up members carry
+/// at least `min_healthy` of the weight.
 fn available<H: Health>(pool: &Pool, dc: usize, family: Family, health: &H) -> bool {
-    let n = pool.dcs.get(dc).map_or(0, |d| d.members(family).len());
-    (0..n).any(|m| health.up(pool, dc, family, m))
+    let members = pool.dcs.get(dc).map_or(&[][..], |d| d.members(family));
+    let (mut up, mut total) = (0.0, 0.0);
+    for (m, member) in members.iter().enumerate() {
+        total += member.weight;
+        if health.up(pool, dc, family, m) {
+            up += member.weight;
+        }
+    }
+    up > 0.0 && up >= pool.min_healthy * total
 }
 
 /// Walks the tiers in order; the first with an available datacenter decides.

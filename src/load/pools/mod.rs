@@ -294,6 +294,17 @@ impl PoolBuilder<'_> {
                 },
             },
         };
+        let min_healthy = match &spec.min_healthy {
+            None => 0.0,
+            Some(m) if (0.0..=1.0).contains(m.get_ref()) => *m.get_ref(),
+            Some(m) => {
+                cx.at(
+                    m.span(),
+                    format!("pool '{name}': min_healthy must be a fraction from 0 to 1 (0.5: half the weight)"),
+                );
+                0.0
+            }
+        };
         if cx.problems.len() > before {
             return None;
         }
@@ -306,6 +317,7 @@ impl PoolBuilder<'_> {
                 ttl_degraded,
                 max_answers,
                 on_all_down,
+                min_healthy,
                 dcs,
                 route,
                 seed: stable_hash(&[self.zone.origin().as_bytes(), name.as_bytes()]),

@@ -26,6 +26,7 @@ pub struct PoolSpec {
     pub ttl_degraded: Option<Spanned<i64>>,
     pub max_answers: Option<Spanned<i64>>,
     pub on_all_down: Option<Spanned<OnAllDownSpec>>,
+    pub min_healthy: Option<Spanned<f64>>,
     pub members: Spanned<BTreeMap<String, Spanned<Vec<Spanned<MemberSpec>>>>>,
     pub route: Option<Spanned<RouteSpec>>,
 }

@@ -99,6 +99,25 @@ pub fn status_json(state: &State, reload: &Handle) -> String {
             )
         })
         .collect();
+    let overrides: Vec<String> = snap
+        .overlay
+        .active()
+        .iter()
+        .map(|a| {
+            format!(
+                "{{\"target\":{},\"state\":{},\"until\":{},\"reason\":{},\"members\":{},\"file\":{},\"line\":{}}}",
+                json_str(&a.rule.target.to_string()),
+                json_str(a.rule.state.as_str()),
+                a.rule
+                    .until
+                    .map_or("null".to_string(), |u| json_str(&crate::time::format_rfc3339(u))),
+                json_str(&a.rule.reason),
+                a.members,
+                json_str(&a.rule.file.display().to_string()),
+                a.rule.line
+            )
+        })
+        .collect();
     let dbs: Vec<String> = snap
         .geo
         .databases
@@ -113,11 +132,12 @@ pub fn status_json(state: &State, reload: &Handle) -> String {
         })
         .collect();
     format!(
-        "{{\"version\":{},\"generation\":{},\"config_hash\":{},\"reload\":{},\"zones\":[{}],\"geoip\":[{}]}}\n",
+        "{{\"version\":{},\"generation\":{},\"config_hash\":{},\"reload\":{},\"overrides\":[{}],\"zones\":[{}],\"geoip\":[{}]}}\n",
         json_str(env!("CARGO_PKG_VERSION")),
         snap.generation,
         json_str(&rs.config_hash),
         reload_json(&rs),
+        overrides.join(","),
         zones.join(","),
         dbs.join(",")
     )

@@ -11,8 +11,6 @@ use tokio::task::JoinSet;
 use crate::config::{Config, TransportKind};
 use crate::engine::Limits;
 use crate::error::{LoadError, Problem};
-use crate::geo::Geo;
-use crate::model::ZoneSet;
 use crate::reload::{Reloader, watch};
 use crate::server::{tcp, udp};
 use crate::state::State;
@@ -40,17 +38,8 @@ pub enum ServeError {
 pub fn load(
     config: &Config,
     warnings: &mut Vec<Problem>,
-) -> Result<(ZoneSet, Arc<Geo>), LoadError> {
-    let zones = crate::load::load_dir_reporting(&config.zones, warnings);
-    let geo = crate::reload::open_geo(&config.geoip).map_err(|e| e.problems);
-    match (zones, geo) {
-        (Ok(z), Ok(g)) => Ok((z, Arc::new(g))),
-        (z, g) => {
-            let mut problems = z.err().map(|e| e.problems).unwrap_or_default();
-            problems.extend(g.err().unwrap_or_default());
-            Err(LoadError::sorted(problems))
-        }
-    }
+) -> Result<crate::reload::Loaded, LoadError> {
+    crate::reload::load(config, warnings, None)
 }
 
 /// The engine limits a config asks for.
@@ -89,7 +78,11 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     for w in &warnings {
         tracing::warn!("{w}");
     }
-    let (zones, geo) = loaded?;
+    let crate::reload::Loaded {
+        zones,
+        geo,
+        overlay,
+    } = loaded?;
     for z in zones.zones() {
         tracing::info!(zone = %z.origin(), serial = z.serial(), names = z.nodes().len(), pools = z.pools().len(), file = %z.file().display(), "zone loaded");
     }
@@ -101,7 +94,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             "pools are configured but no GeoIP database is loaded: every client follows network rules or the default route"
         );
     }
-    let state = State::new(zones, geo.clone(), limits(&config));
+    let state = State::with_overlay(zones, geo.clone(), limits(&config), overlay);
     let (reloader, reload) = Reloader::new(config.clone(), state.clone(), geo);
     tokio::spawn(reloader.run());
     match hup {

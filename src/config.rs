@@ -19,6 +19,7 @@ struct FileSpec {
     http: Option<String>,
     threads: Option<usize>,
     geoip: Option<Vec<PathBuf>>,
+    overrides: Option<PathBuf>,
     #[serde(default)]
     dns: DnsSpec,
     #[serde(default)]
@@ -66,6 +67,9 @@ pub struct Config {
     pub transport: TransportKind,
     /// GeoIP databases (MaxMind format). Default: every `*.mmdb` in `./geodata`.
     pub geoip: Vec<PathBuf>,
+    /// The on-call engineer's overrides file. Default: `overrides.toml` beside the zones
+    /// directory.
+    pub overrides: PathBuf,
     /// Use EDNS Client Subnet to locate clients.
     pub ecs: bool,
     /// Watch the zones, GeoIP and config directories and reload on a change.
@@ -100,6 +104,7 @@ impl Default for Config {
             tcp_max_connections: 512,
             transport: TransportKind::Geosteer,
             geoip: crate::geo::databases_in(Path::new("geodata")),
+            overrides: PathBuf::from("overrides.toml"),
             ecs: true,
             watch: true,
             check_interval: Duration::from_secs(30),
@@ -119,6 +124,12 @@ pub struct Overrides {
     pub geoip: Vec<PathBuf>,
 }
 
+/// `overrides.toml` in the directory that holds the zones directory.
+fn overrides_beside(zones: &Path) -> PathBuf {
+    let parent = zones.parent().unwrap_or(Path::new(""));
+    parent.join("overrides.toml")
+}
+
 /// Parses durations like `10s`, `500ms`, `2m`, `1h`.
 pub fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
@@ -130,6 +141,7 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         "s" => Some(Duration::from_secs(n)),
         "m" => Some(Duration::from_secs(n * 60)),
         "h" => Some(Duration::from_secs(n * 3600)),
+        "d" => Some(Duration::from_secs(n * 86_400)),
         _ => None,
     }
 }
@@ -173,6 +185,17 @@ impl Config {
                 let text = std::fs::read_to_string(p).map_err(|e| LoadError {
                     problems: vec![Problem::new(p, 0, format!("cannot read: {e}"))],
                 })?;
+                // an empty file would mean "every default": most likely a file caught in the middle
+                // of being written, or truncated by mistake, never what an operator meant
+                if text.trim().is_empty() {
+                    return Err(LoadError {
+                        problems: vec![Problem::new(
+                            p,
+                            0,
+                            "the config file is empty (to run on the defaults, give no --config)",
+                        )],
+                    });
+                }
                 match toml::from_str::<FileSpec>(&text) {
                     Ok(s) => (s, p.to_path_buf(), text),
                     Err(e) => {
@@ -307,6 +330,10 @@ impl Config {
         if let Some(n) = spec.dns.tcp_max_connections {
             c.tcp_max_connections = n.max(1);
         }
+        c.overrides = match &spec.overrides {
+            Some(o) => base.join(o),
+            None => overrides_beside(&c.zones),
+        };
         if let Some(w) = spec.reload.watch {
             c.watch = w;
         }
@@ -333,6 +360,15 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_config_file_is_refused() {
+        let d = crate::testutil::dir("config-empty");
+        let f = d.join("geosteer.toml");
+        std::fs::write(&f, "\n  \n").unwrap();
+        let e = Config::load(Some(&f), &Overrides::default()).unwrap_err();
+        assert!(e.to_string().contains("the config file is empty"), "{e}");
+    }
 
     #[test]
     fn durations() {

@@ -20,6 +20,7 @@ pub mod select;
 pub(crate) mod server;
 pub mod state;
 pub mod systemd;
+pub mod time;
 pub mod wire;
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use geosteer::config::{Config, Overrides};
+use geosteer::model::overrides::{Overlay, Override, OverrideState, Target};
 
 #[derive(Parser)]
 #[command(
@@ -36,6 +37,19 @@ struct Common {
     /// GeoIP database, MaxMind format (repeatable; default every *.mmdb in ./geodata)
     #[arg(long, short = 'g')]
     geoip: Vec<PathBuf>,
+}
+
+/// What `drain`, `down` and `up` write.
+#[derive(clap::Args, Clone)]
+struct SetOverride {
+    /// DATACENTER (every pool), POOL/DATACENTER or POOL/DATACENTER/MEMBER
+    target: String,
+    /// How long, for example 30m or 2h (default: until removed)
+    #[arg(long = "for")]
+    duration: Option<String>,
+    /// Why: shown in the log, /status and explain
+    #[arg(long, default_value = "")]
+    reason: String,
 }
 
 #[derive(Subcommand)]
@@ -83,6 +97,43 @@ enum Command {
         /// The type asked for (default A)
         #[arg(default_value = "A")]
         qtype: String,
+    },
+    /// Take a datacenter or member out of service (no new traffic, still checked) by writing the overrides file
+    #[command(
+        after_help = "TARGET is DATACENTER (every pool), POOL/DATACENTER or POOL/DATACENTER/MEMBER.\nThe server watches the overrides file and applies it within a second.\n\nExamples:\n  geosteer drain ams --for 2h --reason \"AMS maintenance\"\n  geosteer drain web/iad/192.0.2.10 --reason \"disk errors\""
+    )]
+    Drain {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        set: SetOverride,
+    },
+    /// Mark a datacenter or member down, whatever its health checks say
+    Down {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        set: SetOverride,
+    },
+    /// Mark a datacenter or member up, whatever its health checks say
+    Up {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        set: SetOverride,
+    },
+    /// Remove the override of a target: its health checks decide again
+    #[command(after_help = "Example:\n  geosteer undrain ams")]
+    Undrain {
+        #[command(flatten)]
+        common: Common,
+        /// DATACENTER, POOL/DATACENTER or POOL/DATACENTER/MEMBER, as given to drain
+        target: String,
+    },
+    /// List the overrides file: each target, state, expiry and reason
+    Overrides {
+        #[command(flatten)]
+        common: Common,
     },
     /// Ask the running server to reload its configuration (POST /reload on its HTTP endpoint)
     #[command(
@@ -175,6 +226,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Reload { config, http } => reload(config, http),
+        Command::Drain { common, set } => set_override(&common, &set, OverrideState::Drain),
+        Command::Down { common, set } => set_override(&common, &set, OverrideState::Down),
+        Command::Up { common, set } => set_override(&common, &set, OverrideState::Up),
+        Command::Undrain { common, target } => remove_override(&common, &target),
+        Command::Overrides { common } => list_overrides(&common),
         Command::Version => {
             println!("geosteer {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
@@ -190,7 +246,21 @@ fn main() -> ExitCode {
                 println!("warning: {w}");
             }
             match loaded {
-                Ok((zones, geo)) => {
+                Ok(geosteer::reload::Loaded {
+                    zones,
+                    geo,
+                    overlay,
+                }) => {
+                    for a in overlay.active() {
+                        println!(
+                            "{}:{}: override in force: {} {} ({} members)",
+                            a.rule.file.display(),
+                            a.rule.line,
+                            a.rule.target,
+                            a.rule.state.as_str(),
+                            a.members
+                        );
+                    }
                     for z in zones.zones() {
                         println!(
                             "{}: zone {} serial {} ok ({} names, {} pools)",
@@ -239,9 +309,17 @@ fn main() -> ExitCode {
                 }
             };
             match geosteer::app::load(&config, &mut Vec::new()) {
-                Ok((zones, geo)) => {
-                    let state =
-                        geosteer::state::State::new(zones, geo, geosteer::app::limits(&config));
+                Ok(geosteer::reload::Loaded {
+                    zones,
+                    geo,
+                    overlay,
+                }) => {
+                    let state = geosteer::state::State::with_overlay(
+                        zones,
+                        geo,
+                        geosteer::app::limits(&config),
+                        overlay,
+                    );
                     print!("{}", geosteer::explain::explain(&state.load(), &q));
                     ExitCode::SUCCESS
                 }
@@ -334,4 +412,142 @@ fn reload(config: Option<PathBuf>, http: Option<String>) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// The overrides file's entries, or the exit code after saying why they cannot be read.
+fn read_overrides(config: &Config) -> Result<Vec<Override>, ExitCode> {
+    geosteer::load::overrides::read(&config.overrides).map_err(|e| {
+        eprintln!("{e}");
+        eprintln!("fix the overrides file first: nothing was changed");
+        ExitCode::from(1)
+    })
+}
+
+/// Writes `overrides` after checking them against the zones, and says what happens next.
+fn write_overrides(config: &Config, overrides: &[Override]) -> ExitCode {
+    let zones = match geosteer::load::load_dir(&config.zones) {
+        Ok(z) => z,
+        Err(e) => {
+            eprintln!("{e}");
+            eprintln!("the zones do not load: nothing was changed");
+            return ExitCode::from(1);
+        }
+    };
+    if let Err(problems) = Overlay::resolve(&zones, overrides, geosteer::time::now_unix()) {
+        for p in problems {
+            eprintln!("{}", p.message);
+        }
+        eprintln!("nothing was changed");
+        return ExitCode::from(1);
+    }
+    if let Err(e) = geosteer::load::overrides::write(&config.overrides, overrides) {
+        eprintln!("cannot write {}: {e}", config.overrides.display());
+        return ExitCode::from(1);
+    }
+    println!(
+        "wrote {}; a running server applies it within a second",
+        config.overrides.display()
+    );
+    ExitCode::SUCCESS
+}
+
+/// `geosteer drain | down | up TARGET`: replaces any override of the same target.
+fn set_override(common: &Common, set: &SetOverride, state: OverrideState) -> ExitCode {
+    let config = match load_config(common, Overrides::default()) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let target = match Target::parse(&set.target) {
+        Ok(t) => t,
+        Err(m) => {
+            eprintln!("{m}");
+            return ExitCode::from(2);
+        }
+    };
+    let until = match &set.duration {
+        None => None,
+        Some(d) => match geosteer::config::parse_duration(d) {
+            Some(d) => Some(
+                geosteer::time::now_unix() + i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2),
+            ),
+            None => {
+                eprintln!("--for '{d}' is not a duration (for example 30m, 2h)");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let mut list = match read_overrides(&config) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    list.retain(|o| o.target != target);
+    list.push(Override {
+        target,
+        state,
+        until,
+        reason: set.reason.clone(),
+        file: config.overrides.clone(),
+        line: 0,
+    });
+    write_overrides(&config, &list)
+}
+
+/// `geosteer undrain TARGET`: removes the override of that target.
+fn remove_override(common: &Common, target: &str) -> ExitCode {
+    let config = match load_config(common, Overrides::default()) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let target = match Target::parse(target) {
+        Ok(t) => t,
+        Err(m) => {
+            eprintln!("{m}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut list = match read_overrides(&config) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let before = list.len();
+    list.retain(|o| o.target != target);
+    if list.len() == before {
+        eprintln!("no override of {target} in {}", config.overrides.display());
+        return ExitCode::from(1);
+    }
+    write_overrides(&config, &list)
+}
+
+/// `geosteer overrides`: the file's entries.
+fn list_overrides(common: &Common) -> ExitCode {
+    let config = match load_config(common, Overrides::default()) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let list = match read_overrides(&config) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    if list.is_empty() {
+        println!("no overrides ({})", config.overrides.display());
+    }
+    let now = geosteer::time::now_unix();
+    for o in list {
+        let until = match o.until {
+            None => "until removed".to_string(),
+            Some(u) if u <= now => format!("expired {}", geosteer::time::format_rfc3339(u)),
+            Some(u) => format!("until {}", geosteer::time::format_rfc3339(u)),
+        };
+        println!(
+            "{} {} {until}{}",
+            o.target,
+            o.state.as_str(),
+            if o.reason.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", o.reason)
+            }
+        );
+    }
+    ExitCode::SUCCESS
 }

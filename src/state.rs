@@ -7,6 +7,7 @@ use arc_swap::ArcSwap;
 
 use crate::geo::Geo;
 use crate::model::ZoneSet;
+use crate::model::overrides::Overlay;
 
 /// Settings of the query path that come from the configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +36,8 @@ pub struct Snapshot {
     /// Shared between snapshots while the database files do not change.
     pub geo: Arc<Geo>,
     pub limits: Limits,
+    /// The state the on-call engineer's overrides give the members.
+    pub overlay: Overlay,
     /// Increases by one with every installed snapshot.
     pub generation: u64,
 }
@@ -49,11 +52,22 @@ pub struct State {
 impl State {
     /// Starts serving `zones`.
     pub fn new(zones: ZoneSet, geo: Arc<Geo>, limits: Limits) -> Arc<State> {
+        State::with_overlay(zones, geo, limits, Overlay::default())
+    }
+
+    /// Starts serving `zones` with overrides in force.
+    pub fn with_overlay(
+        zones: ZoneSet,
+        geo: Arc<Geo>,
+        limits: Limits,
+        overlay: Overlay,
+    ) -> Arc<State> {
         Arc::new(State {
             current: ArcSwap::from_pointee(Snapshot {
                 zones,
                 geo,
                 limits,
+                overlay,
                 generation: 1,
             }),
         })
@@ -61,12 +75,13 @@ impl State {
 
     /// Installs a new snapshot in one atomic step and returns its generation. Only `reload`
     /// calls this, from one task at a time; queries in flight finish on the snapshot they loaded.
-    pub fn install(&self, zones: ZoneSet, geo: Arc<Geo>, limits: Limits) -> u64 {
+    pub fn install(&self, zones: ZoneSet, geo: Arc<Geo>, limits: Limits, overlay: Overlay) -> u64 {
         let generation = self.current.load().generation + 1;
         self.current.store(Arc::new(Snapshot {
             zones,
             geo,
             limits,
+            overlay,
             generation,
         }));
         generation

@@ -429,11 +429,17 @@ fn broken_edits_change_nothing_and_the_next_good_edit_applies() {
                 .try_iter()
                 .find(|l| l.contains("reload failed") && l.contains(expect.as_str()))
         });
-        // repair everything, with a new value: it is applied
-        std::fs::write(&live, live_zone(&format!("fixed{i}"))).unwrap();
-        std::fs::write(&pool, pools(100 + i as u8)).unwrap();
-        std::fs::write(&mmdb, &good_mmdb).unwrap();
-        std::fs::write(&cfg, config_text("")).unwrap();
+        // repair everything, with a new value, each file replaced whole (rename over) so a
+        // reload the watcher starts meanwhile never reads a half-written file: it is applied
+        let replace = |path: &std::path::Path, bytes: &[u8]| {
+            let tmp = path.with_extension("repair.tmp");
+            std::fs::write(&tmp, bytes).unwrap();
+            std::fs::rename(&tmp, path).unwrap();
+        };
+        replace(&live, live_zone(&format!("fixed{i}")).as_bytes());
+        replace(&pool, pools(100 + i as u8).as_bytes());
+        replace(&mmdb, &good_mmdb);
+        replace(&cfg, config_text("").as_bytes());
         let (code, body) = s.reload();
         assert_eq!(code, 200, "{what}, repaired: {body}");
         assert_eq!(txt(addr, "v.live.test"), format!("fixed{i}"));

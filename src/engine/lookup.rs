@@ -5,9 +5,10 @@
 use std::net::IpAddr;
 
 use crate::geo::{Geo, Location};
+use crate::model::overrides::{Overlay, OverrideState};
 use crate::model::pool::MAX_ANSWERS;
 use crate::model::{Family, Node, PoolKind, RRset, Rdata, Zone, ZoneSet};
-use crate::select::{self, AllUp, Client, Outcome, Trace, trace};
+use crate::select::{self, Client, Health, Outcome, Trace, trace};
 use crate::wire::encode::Section;
 use crate::wire::name::{label_offsets, to_text};
 use crate::wire::{Layout, rcode, rtype};
@@ -210,6 +211,7 @@ fn additional<'a>(parts: &mut Parts<'a>, zone: &'a Zone, set: &'a RRset, require
 pub struct ClientCtx<'g, 't> {
     pub addr: IpAddr,
     pub geo: &'g Geo,
+    overlay: &'g Overlay,
     loc: Option<Location>,
     /// Largest scope any pool decision of this answer asked for; `None`: no pool was involved.
     pub scope: Option<u8>,
@@ -218,10 +220,16 @@ pub struct ClientCtx<'g, 't> {
 
 impl<'g, 't> ClientCtx<'g, 't> {
     /// A client located (lazily) through `geo`.
-    pub fn new(addr: IpAddr, geo: &'g Geo, trace: Option<&'t mut Trace>) -> Self {
+    pub fn new(
+        addr: IpAddr,
+        geo: &'g Geo,
+        overlay: &'g Overlay,
+        trace: Option<&'t mut Trace>,
+    ) -> Self {
         ClientCtx {
             addr,
             geo,
+            overlay,
             loc: None,
             scope: None,
             trace,
@@ -240,6 +248,57 @@ impl<'g, 't> ClientCtx<'g, 't> {
             t.note(format!("GeoIP: {} => {l}", self.addr));
         }
         l
+    }
+}
+
+/// Member health as the overrides make it (health checks plug in here too).
+struct Overridden<'o> {
+    overlay: &'o Overlay,
+    zone: usize,
+}
+
+impl Overridden<'_> {
+    fn rule(
+        &self,
+        pool: &crate::model::Pool,
+        dc: usize,
+        family: Family,
+        member: usize,
+    ) -> Option<&crate::model::overrides::Override> {
+        let m = pool.dcs.get(dc)?.members(family).get(member)?;
+        self.overlay.of(self.zone, m.id)
+    }
+}
+
+impl Health for Overridden<'_> {
+    #[inline]
+    fn up(&self, pool: &crate::model::Pool, dc: usize, family: Family, member: usize) -> bool {
+        self.rule(pool, dc, family, member)
+            .is_none_or(|o| o.state == OverrideState::Up)
+    }
+
+    fn why(
+        &self,
+        pool: &crate::model::Pool,
+        dc: usize,
+        family: Family,
+        member: usize,
+    ) -> Option<String> {
+        let o = self.rule(pool, dc, family, member)?;
+        let until = o
+            .until
+            .map(|u| format!(" until {}", crate::time::format_rfc3339(u)))
+            .unwrap_or_default();
+        let reason = if o.reason.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", o.reason)
+        };
+        Some(format!(
+            "{} by override {}{until}{reason}",
+            o.state.as_str(),
+            o.target
+        ))
     }
 }
 
@@ -317,7 +376,10 @@ fn pool_answer<'a>(
         zone.datacenters(),
         family,
         &client,
-        &AllUp,
+        &Overridden {
+            overlay: ctx.overlay,
+            zone: zone.position(),
+        },
         trace,
     );
     ctx.scope = Some(ctx.scope.unwrap_or(0).max(d.scope));

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 
 use crate::geo::Geo;
 use crate::model::ZoneSet;
+use crate::model::overrides::Overlay;
 use crate::select::{Trace, trace};
 use crate::state::Snapshot;
 use crate::wire::ecs::{self, Ecs};
@@ -49,10 +50,15 @@ pub trait Source {
     fn zones(&self) -> &ZoneSet;
     /// The GeoIP databases.
     fn geo(&self) -> &Geo;
+    /// The overrides in force.
+    fn overlay(&self) -> &Overlay;
 }
 
 /// No databases: every client is unlocated.
 static NO_GEO: Geo = Geo::empty();
+
+/// No overrides.
+static NO_OVERLAY: std::sync::LazyLock<Overlay> = std::sync::LazyLock::new(Overlay::default);
 
 impl Source for ZoneSet {
     fn zones(&self) -> &ZoneSet {
@@ -60,6 +66,9 @@ impl Source for ZoneSet {
     }
     fn geo(&self) -> &Geo {
         &NO_GEO
+    }
+    fn overlay(&self) -> &Overlay {
+        &NO_OVERLAY
     }
 }
 
@@ -71,6 +80,10 @@ impl Source for Snapshot {
     #[inline]
     fn geo(&self) -> &Geo {
         &self.geo
+    }
+    #[inline]
+    fn overlay(&self) -> &Overlay {
+        &self.overlay
     }
 }
 
@@ -171,7 +184,7 @@ pub fn respond_traced(
             a
         }
     };
-    let mut ctx = ClientCtx::new(addr, src.geo(), trace);
+    let mut ctx = ClientCtx::new(addr, src.geo(), src.overlay(), trace);
     answer(src.zones(), limits, &q, subnet, &mut ctx, transport, out)
 }
 

@@ -6,6 +6,7 @@
 //! names (`pools`); then the zone is frozen. Loading is all or nothing: the result is either a
 //! complete, validated zone set or the full list of problems with file and line.
 
+pub mod overrides;
 pub(crate) mod pools;
 pub(crate) mod rdata;
 pub(crate) mod zone;

@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
+pub mod overrides;
 pub mod pool;
 
 pub use pool::{Datacenter, Family, Member, OnAllDown, Pool, PoolDc, PoolKind, Route, Tier, Tiers};
@@ -284,6 +285,7 @@ impl ZoneBuilder {
             .map_or(0, u32::from_be_bytes);
         let negative_ttl = soa.rdata.first().map_or(0, |r| r.ttl).min(minimum);
         Some(Zone {
+            position: 0,
             origin: name::to_text(&self.apex),
             apex: self.apex,
             nodes: self.nodes.into_boxed_slice(),
@@ -300,6 +302,8 @@ impl ZoneBuilder {
 /// One authoritative zone, frozen.
 #[derive(Debug, Clone)]
 pub struct Zone {
+    /// Position in its [`ZoneSet`], set when the set is made.
+    position: u32,
     apex: Box<[u8]>,
     origin: String,
     /// Node 0 is the apex (a zone always has it: [`ZoneBuilder::new`] creates it).
@@ -317,6 +321,12 @@ impl Zone {
     #[inline]
     pub fn apex(&self) -> &[u8] {
         &self.apex
+    }
+
+    /// Position of the zone in its [`ZoneSet`].
+    #[inline]
+    pub fn position(&self) -> usize {
+        self.position as usize
     }
 
     /// Presentation form of the apex, for logs and errors.
@@ -405,7 +415,10 @@ pub struct ZoneSet {
 
 impl ZoneSet {
     /// Builds the index over the given zones.
-    pub fn new(zones: Vec<Zone>) -> ZoneSet {
+    pub fn new(mut zones: Vec<Zone>) -> ZoneSet {
+        for (i, z) in zones.iter_mut().enumerate() {
+            z.position = u32::try_from(i).unwrap_or(u32::MAX);
+        }
         let by_apex = zones
             .iter()
             .enumerate()

@@ -40,6 +40,9 @@ pub struct Member {
     pub(crate) key: u64,
     /// Presentation form, for traces.
     pub(crate) text: String,
+    /// Position among every member of the zone's pools (0, 1, …): where per-member state such as
+    /// overrides is kept.
+    pub(crate) id: u32,
 }
 
 /// The members of one datacenter in one pool, by answer type.

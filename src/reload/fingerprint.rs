@@ -1,5 +1,6 @@
 //! The content hash of everything a configuration reads: the config file, every file of the zones
-//! directory (zone files, pool files, what they include from there) and the GeoIP databases.
+//! directory (zone files, pool files, what they include from there), the GeoIP databases and the
+//! overrides file.
 //!
 //! It is the fleet-agreement hash `/status` reports, the periodic backstop's change detector, and
 //! how a reload knows the GeoIP readers can be kept. Editors' temporary files do not count.
@@ -46,6 +47,7 @@ impl Fingerprint {
             );
         }
         paths.extend(config.geoip.iter().cloned());
+        paths.push(config.overrides.clone());
         let mut files = BTreeMap::new();
         for p in paths {
             let h = match std::fs::read(&p) {

@@ -14,7 +14,7 @@ pub mod watch;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use tokio::sync::{Notify, watch as channel};
 
@@ -24,6 +24,7 @@ use crate::config::Config;
 use crate::error::{LoadError, Problem};
 use crate::geo::{Geo, GeoError};
 use crate::model::ZoneSet;
+use crate::model::overrides::{Active, Overlay};
 use crate::state::{Limits, State};
 
 /// What the last reload attempt did.
@@ -58,6 +59,8 @@ pub struct Status {
     /// When the served configuration was installed (seconds since the epoch).
     pub installed_unix: u64,
     pub last: Option<Attempt>,
+    /// When the next override expires (a reload then takes it out).
+    pub next_expiry: Option<i64>,
 }
 
 /// A cheap, cloneable way to ask for a reload and to watch its outcome.
@@ -121,9 +124,7 @@ struct Serving {
 }
 
 fn now_unix() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    u64::try_from(crate::time::now_unix()).unwrap_or(0)
 }
 
 impl Reloader {
@@ -133,6 +134,7 @@ impl Reloader {
         let status = Status {
             config_hash: fingerprint.hex(),
             installed_unix: now_unix(),
+            next_expiry: state.load().overlay.next_expiry,
             ..Status::default()
         };
         let (tx, rx) = channel::channel(status);
@@ -162,7 +164,22 @@ impl Reloader {
     /// Runs reloads as they are requested, one at a time, until the process ends.
     pub async fn run(self: Arc<Self>) {
         loop {
-            self.trigger.notified().await;
+            let expiry = self.status.borrow().next_expiry;
+            match expiry {
+                Some(at) => {
+                    let wait = u64::try_from(at - crate::time::now_unix()).unwrap_or(0);
+                    tokio::select! {
+                        _ = self.trigger.notified() => {}
+                        _ = tokio::time::sleep(std::time::Duration::from_secs(wait) + std::time::Duration::from_millis(50)) => {
+                            self.reasons
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .insert("override expired".into());
+                        }
+                    }
+                }
+                None => self.trigger.notified().await,
+            }
             let reasons: Vec<String> =
                 std::mem::take(&mut *self.reasons.lock().unwrap_or_else(PoisonError::into_inner))
                     .into_iter()
@@ -221,7 +238,14 @@ impl Reloader {
         ));
         let result = self.build(&config, &serving, &fp);
         crate::systemd::notify_or_log("READY=1");
-        let (zones, geo, warnings) = match result {
+        let (
+            Loaded {
+                zones,
+                geo,
+                overlay,
+            },
+            warnings,
+        ) = match result {
             Ok(x) => x,
             Err(e) => return Some(self.failed(e, trigger, t0)),
         };
@@ -245,7 +269,10 @@ impl Reloader {
             udp_payload: config.udp_payload,
             ecs: config.ecs,
         };
-        let generation = self.state.install(zones, geo.clone(), limits);
+        log_override_changes(&self.state.load().overlay, &overlay);
+        let next_expiry = overlay.next_expiry;
+        let generation = self.state.install(zones, geo.clone(), limits, overlay);
+        self.status.send_modify(|s| s.next_expiry = next_expiry);
         tracing::info!(
             generation,
             trigger = %trigger,
@@ -281,27 +308,15 @@ impl Reloader {
         config: &Config,
         serving: &Serving,
         fp: &Fingerprint,
-    ) -> Result<(ZoneSet, Arc<Geo>, Vec<Problem>), LoadError> {
+    ) -> Result<(Loaded, Vec<Problem>), LoadError> {
         let mut warnings = Vec::new();
-        let zones = crate::load::load_dir_reporting(&config.zones, &mut warnings);
         let same_geo = config.geoip == serving.config.geoip
             && config
                 .geoip
                 .iter()
                 .all(|p| fp.file(p).is_some() && fp.file(p) == serving.fingerprint.file(p));
-        let geo = if same_geo {
-            Ok(serving.geo.clone())
-        } else {
-            open_geo(&config.geoip).map(Arc::new)
-        };
-        match (zones, geo) {
-            (Ok(z), Ok(g)) => Ok((z, g, warnings)),
-            (z, g) => {
-                let mut problems = z.err().map(|e| e.problems).unwrap_or_default();
-                problems.extend(g.err().map(|e| e.problems).unwrap_or_default());
-                Err(LoadError::sorted(problems))
-            }
-        }
+        let reuse = same_geo.then(|| serving.geo.clone());
+        load(config, &mut warnings, reuse).map(|l| (l, warnings))
     }
 
     fn failed(&self, e: LoadError, trigger: String, t0: Instant) -> Attempt {
@@ -316,6 +331,46 @@ impl Reloader {
             changes: String::new(),
             needs_restart: Vec::new(),
             millis: u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+}
+
+/// Everything a snapshot is made of.
+#[derive(Debug)]
+pub struct Loaded {
+    pub zones: ZoneSet,
+    pub geo: Arc<Geo>,
+    pub overlay: Overlay,
+}
+
+/// Loads what `config` names: the zones with their pools, the GeoIP databases (or `reuse`s them),
+/// the overrides resolved against the zones. Every problem of every file, or everything.
+pub fn load(
+    config: &Config,
+    warnings: &mut Vec<Problem>,
+    reuse: Option<Arc<Geo>>,
+) -> Result<Loaded, LoadError> {
+    let zones = crate::load::load_dir_reporting(&config.zones, warnings);
+    let geo = match reuse {
+        Some(g) => Ok(g),
+        None => open_geo(&config.geoip).map(Arc::new),
+    };
+    let overrides = crate::load::overrides::read(&config.overrides);
+    match (zones, geo, overrides) {
+        (Ok(zones), Ok(geo), Ok(overrides)) => {
+            let overlay = Overlay::resolve(&zones, &overrides, crate::time::now_unix())
+                .map_err(LoadError::sorted)?;
+            Ok(Loaded {
+                zones,
+                geo,
+                overlay,
+            })
+        }
+        (z, g, o) => {
+            let mut problems = z.err().map(|e| e.problems).unwrap_or_default();
+            problems.extend(g.err().map(|e| e.problems).unwrap_or_default());
+            problems.extend(o.err().map(|e| e.problems).unwrap_or_default());
+            Err(LoadError::sorted(problems))
         }
     }
 }
@@ -402,5 +457,49 @@ fn describe_changes(
         "no zone, serial, pool file or GeoIP change".into()
     } else {
         parts.join("; ")
+    }
+}
+
+/// Logs each change of the overrides in force once, with its reason.
+fn log_override_changes(old: &Overlay, new: &Overlay) {
+    let same = |a: &Active, b: &Active| {
+        a.rule.target == b.rule.target
+            && a.rule.state == b.rule.state
+            && a.rule.until == b.rule.until
+            && a.rule.reason == b.rule.reason
+    };
+    for a in new.active() {
+        if !old.active().iter().any(|o| same(o, a)) {
+            let until = a
+                .rule
+                .until
+                .map(|u| format!(" until {}", crate::time::format_rfc3339(u)))
+                .unwrap_or_default();
+            tracing::warn!(
+                "override in force: {} {}{until} ({} members): {}",
+                a.rule.target,
+                a.rule.state.as_str(),
+                a.members,
+                if a.rule.reason.is_empty() {
+                    "no reason given"
+                } else {
+                    &a.rule.reason
+                }
+            );
+        }
+    }
+    for o in old.active() {
+        if !new.active().iter().any(|a| same(o, a)) {
+            tracing::info!(
+                "override ended: {} {} ({})",
+                o.rule.target,
+                o.rule.state.as_str(),
+                if o.rule.reason.is_empty() {
+                    "no reason given"
+                } else {
+                    &o.rule.reason
+                }
+            );
+        }
     }
 }

@@ -39,6 +39,7 @@ pub fn directories(config: &Config) -> Vec<PathBuf> {
     if let Some(f) = &config.file {
         dirs.insert(parent(f));
     }
+    dirs.insert(parent(&config.overrides));
     dirs.into_iter().collect()
 }
 
@@ -114,6 +115,8 @@ mod tests {
                 "/var/lib/geoip/b.mmdb".into(),
             ],
             file: Some("/etc/geosteer/geosteer.toml".into()),
+            // overrides.toml beside the zones: in /etc/geosteer, watched already
+            overrides: "/etc/geosteer/overrides.toml".into(),
             ..Config::default()
         };
         let d: Vec<String> = directories(&c)

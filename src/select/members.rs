@@ -22,8 +22,15 @@ pub(super) fn pick<'p, H: Health>(
     let k = pool.max_answers.clamp(1, MAX_ANSWERS);
     let top = best.get_mut(..k).unwrap_or_default();
     let mut up_count = 0;
+    let mut out_of_service = Vec::new();
     for (mi, m) in members.iter().enumerate() {
         if !health.up(pool, dc, family, mi) {
+            if trace.is_some() {
+                let why = health
+                    .why(pool, dc, family, mi)
+                    .unwrap_or_else(|| "down".into());
+                out_of_service.push(format!("{} ({why})", m.text));
+            }
             continue;
         }
         up_count += 1;
@@ -56,6 +63,9 @@ pub(super) fn pick<'p, H: Health>(
             members.len(),
             list.join(", ")
         );
+    }
+    if !out_of_service.is_empty() {
+        trace!(trace, "not answered: {}", out_of_service.join(", "));
     }
     up_count > k
 }

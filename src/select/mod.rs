@@ -53,6 +53,11 @@ pub fn client_key(addr: IpAddr) -> u64 {
 pub trait Health {
     /// Whether a member (by position in its datacenter's list of that family) may be answered.
     fn up(&self, pool: &Pool, dc: usize, family: Family, member: usize) -> bool;
+
+    /// Why a member is in the state it is, for traces (`drain by override */ams: …`).
+    fn why(&self, _pool: &Pool, _dc: usize, _family: Family, _member: usize) -> Option<String> {
+        None
+    }
 }
 
 /// Every member is up.

@@ -52,6 +52,27 @@ fn available<H: Health>(pool: &Pool, dc: usize, family: Family, health: &H) -> b
     up > 0.0 && up >= pool.min_healthy * total
 }
 
+/// For traces: the members of a datacenter that are not up, and why.
+fn out_of_service<H: Health>(pool: &Pool, dc: usize, family: Family, health: &H) -> String {
+    let members = pool.dcs.get(dc).map_or(&[][..], |d| d.members(family));
+    let list: Vec<String> = members
+        .iter()
+        .enumerate()
+        .filter(|(m, _)| !health.up(pool, dc, family, *m))
+        .map(|(m, member)| {
+            let why = health
+                .why(pool, dc, family, m)
+                .unwrap_or_else(|| "down".into());
+            format!("{} ({why})", member.text)
+        })
+        .collect();
+    if list.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", list.join(", "))
+    }
+}
+
 /// Walks the tiers in order; the first with an available datacenter decides.
 pub(super) fn choose<H: Health>(
     pool: &Pool,
@@ -74,10 +95,11 @@ pub(super) fn choose<H: Health>(
                 }
                 trace!(
                     trace,
-                    "tier {}: {} has no available {} members",
+                    "tier {}: {} has no available {} members{}",
                     ti + 1,
                     describe(pool, dcs, tier),
-                    family_name(family)
+                    family_name(family),
+                    out_of_service(pool, *i, family, health)
                 );
             }
             Tier::Split(parts) => {

@@ -185,11 +185,14 @@ impl PoolBuilder<'_> {
                     );
                     continue;
                 }
+                let id = self.next_id.get();
+                self.next_id.set(id + 1);
                 list.push(Member {
                     key: stable_hash(&[&bytes]),
                     rdata: Rdata::new(0, bytes),
                     weight,
                     text,
+                    id,
                 });
             }
             out.push(pdc);

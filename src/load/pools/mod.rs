@@ -164,12 +164,14 @@ pub fn read(zone: &ZoneBuilder, path: &Path, problems: &mut Vec<Problem>) -> Opt
     let mut pools = Vec::new();
     let mut owners: Vec<(Vec<u8>, usize)> = Vec::new();
     let mut claimed: HashMap<Vec<u8>, String> = HashMap::new();
+    let next_id = std::cell::Cell::new(0);
     for (name, span, spec) in pool_specs {
         let b = PoolBuilder {
             zone,
             datacenters: &datacenters,
             dc_index: &dc_index,
             pool_index: &pool_index,
+            next_id: &next_id,
         };
         if let Some((pool, names)) = b.build(&mut cx, &name, span, spec) {
             let idx = pools.len();
@@ -205,6 +207,8 @@ pub(super) struct PoolBuilder<'a> {
     pub(super) datacenters: &'a [Datacenter],
     pub(super) dc_index: &'a HashMap<&'a str, usize>,
     pub(super) pool_index: &'a HashMap<String, usize>,
+    /// The next member id of the zone.
+    pub(super) next_id: &'a std::cell::Cell<u32>,
 }
 
 pub(super) type Owners = Vec<(Vec<u8>, std::ops::Range<usize>)>;

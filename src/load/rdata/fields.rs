@@ -79,26 +79,14 @@ fn sig_time(s: &str) -> Option<u32> {
         return s.parse().ok();
     }
     let n = |a: usize, b: usize| s.get(a..b)?.parse::<i64>().ok();
-    let (y, mo, d, h, mi, se) = (
+    let secs = crate::time::unix_from_civil(
         n(0, 4)?,
         n(4, 6)?,
         n(6, 8)?,
         n(8, 10)?,
         n(10, 12)?,
         n(12, 14)?,
-    );
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
-        return None;
-    }
-    // days from the civil date (Howard Hinnant's algorithm)
-    let yy = if mo <= 2 { y - 1 } else { y };
-    let era = yy.div_euclid(400);
-    let yoe = yy - era * 400;
-    let mp = (mo + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + h * 3600 + mi * 60 + se;
+    )?;
     // serial number arithmetic (RFC 4034 §3.1.5): the value modulo 2^32
     Some(u32::try_from(secs.rem_euclid(1 << 32)).unwrap_or(0))
 }

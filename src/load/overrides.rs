@@ -1,0 +1,197 @@
+//! The overrides file (`overrides.toml`): reading it with every problem at its line, and writing
+//! it atomically for `geosteer drain`, `undrain` and `down`, so nobody hand-edits TOML at 3 a.m.
+//!
+//! ```toml
+//! [[override]]
+//! target = "*/ams"                  # DATACENTER everywhere, POOL/DATACENTER, POOL/DATACENTER/MEMBER
+//! state = "drain"                   # up | down | drain
+//! until = "2026-12-01T06:00:00Z"    # optional
+//! reason = "AMS maintenance window"
+//! ```
+
+use std::path::Path;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::{LoadError, Problem, friendly_serde, line_of};
+use crate::model::overrides::{Override, OverrideState, Target};
+use crate::time::{format_rfc3339, parse_rfc3339};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSpec {
+    #[serde(default, rename = "override")]
+    overrides: Vec<Spanned<EntrySpec>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntrySpec {
+    target: Spanned<String>,
+    state: Spanned<String>,
+    until: Option<Spanned<String>>,
+    reason: Option<String>,
+}
+
+/// Reads the overrides file; a missing file is no override.
+pub fn read(path: &Path) -> Result<Vec<Override>, LoadError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(LoadError::sorted(vec![Problem::new(
+                path,
+                0,
+                format!("cannot read: {e}"),
+            )]));
+        }
+    };
+    parse(path, &text)
+}
+
+/// Parses the text of an overrides file.
+pub fn parse(path: &Path, text: &str) -> Result<Vec<Override>, LoadError> {
+    let at = |offset: usize| line_of(text, offset);
+    let spec: FileSpec = toml::from_str(text).map_err(|e| {
+        let line = e.span().map_or(0, |s| at(s.start));
+        let src = text.lines().nth(line.saturating_sub(1)).unwrap_or("");
+        LoadError::sorted(vec![Problem::new(
+            path,
+            line,
+            friendly_serde(e.message(), src),
+        )])
+    })?;
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    for entry in spec.overrides {
+        let line = at(entry.span().start);
+        let e = entry.into_inner();
+        let mut problem =
+            |offset: usize, m: String| problems.push(Problem::new(path, at(offset), m));
+        let target = Target::parse(e.target.get_ref());
+        if let Err(m) = &target {
+            problem(e.target.span().start, m.clone());
+        }
+        let state = match e.state.get_ref().as_str() {
+            "up" => Some(OverrideState::Up),
+            "down" => Some(OverrideState::Down),
+            "drain" => Some(OverrideState::Drain),
+            other => {
+                problem(
+                    e.state.span().start,
+                    format!("state '{other}' is not \"up\", \"down\" or \"drain\""),
+                );
+                None
+            }
+        };
+        let until = match &e.until {
+            None => Some(None),
+            Some(u) => match parse_rfc3339(u.get_ref()) {
+                Some(t) => Some(Some(t)),
+                None => {
+                    problem(
+                        u.span().start,
+                        format!(
+                            "until '{}' is not a UTC time like 2026-12-01T06:00:00Z",
+                            u.get_ref()
+                        ),
+                    );
+                    None
+                }
+            },
+        };
+        if let (Ok(target), Some(state), Some(until)) = (target, state, until) {
+            out.push(Override {
+                target,
+                state,
+                until,
+                reason: e.reason.unwrap_or_default(),
+                file: path.to_path_buf(),
+                line,
+            });
+        }
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(LoadError::sorted(problems))
+    }
+}
+
+/// Writes the overrides file atomically: a temporary file beside it, renamed over it.
+pub fn write(path: &Path, overrides: &[Override]) -> std::io::Result<()> {
+    let mut text = String::from(
+        "# Overrides for the on-call engineer; written by geosteer drain/undrain/down.\n",
+    );
+    for o in overrides {
+        text.push_str("\n[[override]]\n");
+        text.push_str(&format!("target = {}\n", quote(&o.target.to_string())));
+        text.push_str(&format!("state = \"{}\"\n", o.state.as_str()));
+        if let Some(u) = o.until {
+            text.push_str(&format!("until = \"{}\"\n", format_rfc3339(u)));
+        }
+        if !o.reason.is_empty() {
+            text.push_str(&format!("reason = {}\n", quote(&o.reason)));
+        }
+    }
+    let name = path.file_name().map_or_else(
+        || "overrides.toml".into(),
+        |n| n.to_string_lossy().to_string(),
+    );
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// A TOML basic string.
+fn quote(s: &str) -> String {
+    let mut o = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            c if c.is_control() => o.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_write_and_every_problem_with_its_line() {
+        let p = Path::new("overrides.toml");
+        let good = "[[override]]\ntarget = \"*/ams\"\nstate = \"drain\"\nuntil = \"2026-12-01T06:00:00Z\"\nreason = \"AMS \\\"maintenance\\\"\"\n";
+        let o = parse(p, good).unwrap();
+        assert_eq!(o.len(), 1);
+        assert_eq!(o[0].target.to_string(), "*/ams");
+        assert_eq!(o[0].line, 1);
+        let dir = crate::testutil::dir("overrides");
+        let f = dir.join("overrides.toml");
+        write(&f, &o).unwrap();
+        let again = read(&f).unwrap();
+        assert_eq!(again[0].reason, "AMS \"maintenance\"");
+        assert_eq!(again[0].until, o[0].until);
+        let bad = "[[override]]\ntarget = \"a//b\"\nstate = \"off\"\nuntil = \"tomorrow\"\n";
+        let e = parse(p, bad).unwrap_err().to_string();
+        for want in [
+            "overrides.toml:2: target 'a//b'",
+            "overrides.toml:3: state 'off'",
+            "overrides.toml:4: until 'tomorrow'",
+        ] {
+            assert!(e.contains(want), "{want} in {e}");
+        }
+        let e = parse(
+            p,
+            "[[override]]\ntarget = \"ams\"\nstate = \"down\"\ncolour = 1\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("unknown key 'colour'"), "{e}");
+        assert!(read(&dir.join("missing.toml")).unwrap().is_empty());
+    }
+}

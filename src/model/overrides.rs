@@ -1,0 +1,243 @@
+//! The on-call engineer's overrides: `up`, `down` or `drain` for a member, a datacenter of one
+//! pool, or a datacenter everywhere, each with an optional expiry and a reason; and the
+//! [`Overlay`] they resolve to against a zone set: the state of every member, looked up by the
+//! query path without a lock (it is part of the immutable snapshot).
+
+use std::path::PathBuf;
+
+use crate::error::Problem;
+use crate::model::{Pool, ZoneSet};
+
+/// What an override does to the members it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverrideState {
+    /// Up whatever the health checks say.
+    Up,
+    /// Down whatever the health checks say.
+    Down,
+    /// No new traffic (weight 0), still checked: for maintenance.
+    Drain,
+}
+
+impl OverrideState {
+    /// The word in the overrides file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OverrideState::Up => "up",
+            OverrideState::Down => "down",
+            OverrideState::Drain => "drain",
+        }
+    }
+}
+
+/// Which members an override names: `DC` everywhere (`*/ams`), a datacenter of a pool
+/// (`web/ams`), or one member of it (`web/ams/192.0.2.10`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// `None`: every pool.
+    pub pool: Option<String>,
+    pub dc: String,
+    /// A member's address or name, as the pool file writes it.
+    pub member: Option<String>,
+}
+
+impl Target {
+    /// Parses `*/dc`, `dc` (the same), `pool/dc` or `pool/dc/member`.
+    pub fn parse(s: &str) -> Result<Target, String> {
+        let parts: Vec<&str> = s.split('/').collect();
+        let bad = || {
+            format!(
+                "target '{s}' is not DATACENTER, */DATACENTER, POOL/DATACENTER or POOL/DATACENTER/MEMBER"
+            )
+        };
+        if parts.iter().any(|p| p.is_empty()) {
+            return Err(bad());
+        }
+        let pool = |p: &str| (p != "*").then(|| p.to_string());
+        match parts.as_slice() {
+            [dc] => Ok(Target {
+                pool: None,
+                dc: dc.to_string(),
+                member: None,
+            }),
+            [p, dc] => Ok(Target {
+                pool: pool(p),
+                dc: dc.to_string(),
+                member: None,
+            }),
+            [p, dc, m] => Ok(Target {
+                pool: pool(p),
+                dc: dc.to_string(),
+                member: Some(m.trim_end_matches('.').to_string()),
+            }),
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.pool.as_deref().unwrap_or("*"), self.dc)?;
+        if let Some(m) = &self.member {
+            write!(f, "/{m}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One entry of the overrides file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Override {
+    pub target: Target,
+    pub state: OverrideState,
+    /// Seconds since the epoch after which the entry no longer applies.
+    pub until: Option<i64>,
+    pub reason: String,
+    pub file: PathBuf,
+    pub line: usize,
+}
+
+/// An override in force, with how many members it covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Active {
+    pub rule: Override,
+    pub members: usize,
+}
+
+/// The state overrides give every member of every zone.
+#[derive(Debug, Clone, Default)]
+pub struct Overlay {
+    /// Per zone (by position), per member id: the index of the override in force, if any.
+    members: Vec<Box<[Option<u16>]>>,
+    active: Vec<Active>,
+    /// When the next override expires (seconds since the epoch).
+    pub next_expiry: Option<i64>,
+}
+
+impl Overlay {
+    /// Resolves `overrides` in force at `now` against `zones`. The last entry naming a member
+    /// wins. An entry that names nothing is a mistake worth stopping for (a typo would silently
+    /// keep a datacenter in service).
+    pub fn resolve(
+        zones: &ZoneSet,
+        overrides: &[Override],
+        now: i64,
+    ) -> Result<Overlay, Vec<Problem>> {
+        let mut members: Vec<Box<[Option<u16>]>> = zones
+            .zones()
+            .iter()
+            .map(|z| vec![None; member_count(z.pools())].into_boxed_slice())
+            .collect();
+        let mut active = Vec::new();
+        let mut problems = Vec::new();
+        let mut next_expiry: Option<i64> = None;
+        for o in overrides {
+            if o.until.is_some_and(|u| u <= now) {
+                continue;
+            }
+            let Ok(index) = u16::try_from(active.len()) else {
+                problems.push(Problem::new(&o.file, o.line, "more than 65535 overrides"));
+                break;
+            };
+            let mut count = 0;
+            for (zi, z) in zones.zones().iter().enumerate() {
+                for pool in z.pools() {
+                    if o.target.pool.as_ref().is_some_and(|p| *p != pool.name) {
+                        continue;
+                    }
+                    for pdc in &pool.dcs {
+                        let Some(dc) = z.datacenters().get(pdc.dc) else {
+                            continue;
+                        };
+                        if dc.name != o.target.dc {
+                            continue;
+                        }
+                        for m in pdc.v4.iter().chain(&pdc.v6).chain(&pdc.names) {
+                            let named = o.target.member.as_ref().is_none_or(|t| {
+                                m.text.trim_end_matches('.').eq_ignore_ascii_case(t)
+                            });
+                            if let (true, Some(slot)) = (
+                                named,
+                                members.get_mut(zi).and_then(|s| s.get_mut(m.id as usize)),
+                            ) {
+                                *slot = Some(index);
+                                count += 1;
+                            }
+                        }
+                    }
+                }
+            }
+            if count == 0 {
+                problems.push(Problem::new(
+                    &o.file,
+                    o.line,
+                    format!("the override of {} names no member of any pool", o.target),
+                ));
+                continue;
+            }
+            if let Some(u) = o.until {
+                next_expiry = Some(next_expiry.map_or(u, |n| n.min(u)));
+            }
+            active.push(Active {
+                rule: o.clone(),
+                members: count,
+            });
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(Overlay {
+            members,
+            active,
+            next_expiry,
+        })
+    }
+
+    /// The override in force for a member of the zone at `zone` (its position), if any.
+    #[inline]
+    pub fn of(&self, zone: usize, member: u32) -> Option<&Override> {
+        let i = (*self.members.get(zone)?.get(member as usize)?)?;
+        self.active.get(usize::from(i)).map(|a| &a.rule)
+    }
+
+    /// The overrides in force, in file order.
+    pub fn active(&self) -> &[Active] {
+        &self.active
+    }
+}
+
+/// How many members a zone's pools hold (ids run from 0 to this).
+fn member_count(pools: &[Pool]) -> usize {
+    pools
+        .iter()
+        .flat_map(|p| p.dcs.iter())
+        .flat_map(|d| d.v4.iter().chain(&d.v6).chain(&d.names))
+        .map(|m| m.id as usize + 1)
+        .max()
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets() {
+        let t = Target::parse("ams").unwrap();
+        assert_eq!((t.pool, t.dc.as_str(), t.member), (None, "ams", None));
+        assert_eq!(Target::parse("*/ams").unwrap().to_string(), "*/ams");
+        assert_eq!(
+            Target::parse("web/ams").unwrap().pool.as_deref(),
+            Some("web")
+        );
+        assert_eq!(
+            Target::parse("web/ams/192.0.2.10")
+                .unwrap()
+                .member
+                .as_deref(),
+            Some("192.0.2.10")
+        );
+        assert!(Target::parse("web//x").is_err());
+        assert!(Target::parse("a/b/c/d").is_err());
+    }
+}

@@ -79,6 +79,54 @@ fn reload_json(s: &reload::Status) -> String {
     )
 }
 
+/// One member's state for `/status`: what decides it (an override, its health check, or
+/// nothing: up) and the check's last probe.
+fn member_json(
+    snap: &crate::state::Snapshot,
+    z: &crate::model::Zone,
+    pool: &crate::model::Pool,
+    dc: &str,
+    m: &crate::model::Member,
+) -> String {
+    let zone = z.position();
+    let ovr = snap.overlay.of(zone, m.id);
+    let slot = snap.health.slot(zone, m.id);
+    let detail = snap
+        .health
+        .table
+        .detail(slot)
+        .filter(|_| slot != crate::health::UNCHECKED);
+    let (up, by) = match (ovr, &detail) {
+        (Some(o), _) => (
+            o.state == crate::model::overrides::OverrideState::Up,
+            format!("override {} {}", o.target, o.state.as_str()),
+        ),
+        (None, Some(d)) => (d.up, "check".to_string()),
+        (None, None) => (true, "no check".to_string()),
+    };
+    let check = match detail {
+        None => "null".to_string(),
+        Some(d) => format!(
+            "{{\"target\":{},\"up\":{},\"since\":{},\"reason\":{},\"last_ok\":{},\"last_ms\":{},\"probes\":{}}}",
+            json_str(&d.target),
+            d.up,
+            json_str(&crate::time::format_rfc3339(d.since_unix)),
+            json_str(&d.reason),
+            d.last_ok.map_or("null".to_string(), |b| b.to_string()),
+            d.last_ms,
+            d.probes
+        ),
+    };
+    format!(
+        "{{\"zone\":{},\"pool\":{},\"datacenter\":{},\"member\":{},\"up\":{up},\"decided_by\":{},\"check\":{check}}}",
+        json_str(z.origin()),
+        json_str(pool.name()),
+        json_str(dc),
+        json_str(&m.text),
+        json_str(&by)
+    )
+}
+
 /// The `/status` document: generation, configuration hash, the last reload, every zone served.
 pub fn status_json(state: &State, reload: &Handle) -> String {
     let rs = reload.status();
@@ -118,6 +166,17 @@ pub fn status_json(state: &State, reload: &Handle) -> String {
             )
         })
         .collect();
+    let mut members = Vec::new();
+    for z in snap.zones.zones() {
+        for pool in z.pools() {
+            for pdc in &pool.dcs {
+                let dc = z.datacenters().get(pdc.dc).map_or("?", |d| d.name.as_str());
+                for m in pdc.v4.iter().chain(&pdc.v6).chain(&pdc.names) {
+                    members.push(member_json(&snap, z, pool, dc, m));
+                }
+            }
+        }
+    }
     let dbs: Vec<String> = snap
         .geo
         .databases
@@ -132,12 +191,13 @@ pub fn status_json(state: &State, reload: &Handle) -> String {
         })
         .collect();
     format!(
-        "{{\"version\":{},\"generation\":{},\"config_hash\":{},\"reload\":{},\"overrides\":[{}],\"zones\":[{}],\"geoip\":[{}]}}\n",
+        "{{\"version\":{},\"generation\":{},\"config_hash\":{},\"reload\":{},\"overrides\":[{}],\"members\":[{}],\"zones\":[{}],\"geoip\":[{}]}}\n",
         json_str(env!("CARGO_PKG_VERSION")),
         snap.generation,
         json_str(&rs.config_hash),
         reload_json(&rs),
         overrides.join(","),
+        members.join(","),
         zones.join(","),
         dbs.join(",")
     )

@@ -11,9 +11,10 @@ use tokio::task::JoinSet;
 use crate::config::{Config, TransportKind};
 use crate::engine::Limits;
 use crate::error::{LoadError, Problem};
+use crate::health::Registry;
 use crate::reload::{Reloader, watch};
 use crate::server::{tcp, udp};
-use crate::state::State;
+use crate::state::{Snapshot, State};
 
 /// Why `serve` stopped.
 #[derive(Debug, thiserror::Error)]
@@ -94,8 +95,20 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             "pools are configured but no GeoIP database is loaded: every client follows network rules or the default route"
         );
     }
-    let state = State::with_overlay(zones, geo.clone(), limits(&config), overlay);
-    let (reloader, reload) = Reloader::new(config.clone(), state.clone(), geo);
+    let mut checks = Registry::default();
+    let health = checks.sync(&zones, &tokio::runtime::Handle::current());
+    if !checks.is_empty() {
+        tracing::info!("{} health checks running", checks.len());
+    }
+    let state = State::start(Snapshot {
+        zones,
+        geo: geo.clone(),
+        limits: limits(&config),
+        overlay,
+        health,
+        generation: 0,
+    });
+    let (reloader, reload) = Reloader::new(config.clone(), state.clone(), geo, checks);
     tokio::spawn(reloader.run());
     match hup {
         Ok(hup) => {

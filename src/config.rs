@@ -130,21 +130,7 @@ fn overrides_beside(zones: &Path) -> PathBuf {
     parent.join("overrides.toml")
 }
 
-/// Parses durations like `10s`, `500ms`, `2m`, `1h`.
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit())?;
-    let (n, unit) = s.split_at(split);
-    let n: u64 = n.parse().ok()?;
-    match unit {
-        "ms" => Some(Duration::from_millis(n)),
-        "s" => Some(Duration::from_secs(n)),
-        "m" => Some(Duration::from_secs(n * 60)),
-        "h" => Some(Duration::from_secs(n * 3600)),
-        "d" => Some(Duration::from_secs(n * 86_400)),
-        _ => None,
-    }
-}
+pub use crate::time::parse_duration;
 
 impl Config {
     /// Settings a running server cannot change: a reload that changes them says "needs a restart".

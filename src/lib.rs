@@ -12,6 +12,7 @@ pub mod engine;
 pub mod error;
 pub mod explain;
 pub mod geo;
+pub mod health;
 pub mod load;
 pub mod model;
 pub mod net;

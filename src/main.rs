@@ -314,12 +314,14 @@ fn main() -> ExitCode {
                     geo,
                     overlay,
                 }) => {
-                    let state = geosteer::state::State::with_overlay(
+                    let state = geosteer::state::State::start(geosteer::state::Snapshot {
                         zones,
                         geo,
-                        geosteer::app::limits(&config),
+                        limits: geosteer::app::limits(&config),
                         overlay,
-                    );
+                        health: Default::default(),
+                        generation: 0,
+                    });
                     print!("{}", geosteer::explain::explain(&state.load(), &q));
                     ExitCode::SUCCESS
                 }

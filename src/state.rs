@@ -6,6 +6,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::geo::Geo;
+use crate::health::HealthMap;
 use crate::model::ZoneSet;
 use crate::model::overrides::Overlay;
 
@@ -38,8 +39,24 @@ pub struct Snapshot {
     pub limits: Limits,
     /// The state the on-call engineer's overrides give the members.
     pub overlay: Overlay,
-    /// Increases by one with every installed snapshot.
+    /// Which health check decides each member, and the table of their states.
+    pub health: HealthMap,
+    /// Increases by one with every installed snapshot ([`State::install`] sets it).
     pub generation: u64,
+}
+
+impl Snapshot {
+    /// A snapshot of zones and databases with no override and no health check.
+    pub fn plain(zones: ZoneSet, geo: Arc<Geo>, limits: Limits) -> Snapshot {
+        Snapshot {
+            zones,
+            geo,
+            limits,
+            overlay: Overlay::default(),
+            health: HealthMap::default(),
+            generation: 0,
+        }
+    }
 }
 
 /// The live snapshot, shared by every transport. Readers never block: a load is an atomic
@@ -52,38 +69,23 @@ pub struct State {
 impl State {
     /// Starts serving `zones`.
     pub fn new(zones: ZoneSet, geo: Arc<Geo>, limits: Limits) -> Arc<State> {
-        State::with_overlay(zones, geo, limits, Overlay::default())
+        State::start(Snapshot::plain(zones, geo, limits))
     }
 
-    /// Starts serving `zones` with overrides in force.
-    pub fn with_overlay(
-        zones: ZoneSet,
-        geo: Arc<Geo>,
-        limits: Limits,
-        overlay: Overlay,
-    ) -> Arc<State> {
+    /// Starts serving a snapshot, as generation 1.
+    pub fn start(mut first: Snapshot) -> Arc<State> {
+        first.generation = 1;
         Arc::new(State {
-            current: ArcSwap::from_pointee(Snapshot {
-                zones,
-                geo,
-                limits,
-                overlay,
-                generation: 1,
-            }),
+            current: ArcSwap::from_pointee(first),
         })
     }
 
     /// Installs a new snapshot in one atomic step and returns its generation. Only `reload`
     /// calls this, from one task at a time; queries in flight finish on the snapshot they loaded.
-    pub fn install(&self, zones: ZoneSet, geo: Arc<Geo>, limits: Limits, overlay: Overlay) -> u64 {
-        let generation = self.current.load().generation + 1;
-        self.current.store(Arc::new(Snapshot {
-            zones,
-            geo,
-            limits,
-            overlay,
-            generation,
-        }));
+    pub fn install(&self, mut next: Snapshot) -> u64 {
+        next.generation = self.current.load().generation + 1;
+        let generation = next.generation;
+        self.current.store(Arc::new(next));
         generation
     }
 

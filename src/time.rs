@@ -60,6 +60,22 @@ pub fn format_rfc3339(unix: i64) -> String {
     )
 }
 
+/// Parses durations like `10s`, `500ms`, `2m`, `1h`.
+pub fn parse_duration(s: &str) -> Option<std::time::Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    match unit {
+        "ms" => Some(std::time::Duration::from_millis(n)),
+        "s" => Some(std::time::Duration::from_secs(n)),
+        "m" => Some(std::time::Duration::from_secs(n * 60)),
+        "h" => Some(std::time::Duration::from_secs(n * 3600)),
+        "d" => Some(std::time::Duration::from_secs(n * 86_400)),
+        _ => None,
+    }
+}
+
 /// Seconds since the epoch now.
 pub fn now_unix() -> i64 {
     std::time::SystemTime::now()

@@ -130,3 +130,48 @@ fn geo_answers_do_not_allocate() {
     let after = allocs();
     assert_eq!(after - before, 0, "allocations on the geo query path");
 }
+
+/// Health-filtered answers allocate nothing either: an override drains a datacenter, so answers
+/// fail over (and members are looked up in the overlay and the health map for every pick).
+#[test]
+fn health_filtered_answers_do_not_allocate() {
+    use geosteer::model::overrides::{Overlay, Override, OverrideState, Target};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let zones = geosteer::load::load_dir(&root.join("zones")).unwrap();
+    let geo = geosteer::geo::Geo::open(&[root.join("geodata/dbip-country.mmdb")]).unwrap();
+    let drain = Override {
+        target: Target::parse("ams").unwrap(),
+        state: OverrideState::Drain,
+        until: None,
+        reason: "test".into(),
+        file: "overrides.toml".into(),
+        line: 1,
+    };
+    let overlay = Overlay::resolve(&zones, &[drain], 0).unwrap();
+    let mut snap = geosteer::state::Snapshot::plain(
+        zones,
+        std::sync::Arc::new(geo),
+        Limits::default(),
+    );
+    snap.overlay = overlay;
+    let client: SocketAddr = "192.0.2.1:1".parse().unwrap();
+    let packets: Vec<Vec<u8>> = ["81.2.69.0", "202.232.0.0", "8.8.8.0", "95.165.0.0"]
+        .iter()
+        .map(|s| {
+            let name = geosteer::wire::name::from_dotted("www.example.com");
+            geosteer::wire::query::build(1, &name, 1, Some(4096), Some((s.parse().unwrap(), 24)))
+        })
+        .collect();
+    let mut out = Vec::with_capacity(65_535);
+    for p in &packets {
+        respond(&snap, &snap.limits, p, client, Transport::Udp, &mut out);
+    }
+    let before = allocs();
+    for _ in 0..100 {
+        for p in &packets {
+            respond(&snap, &snap.limits, p, client, Transport::Udp, &mut out);
+            assert_eq!(out[3] & 0x0f, 0, "NOERROR");
+        }
+    }
+    assert_eq!(allocs() - before, 0, "allocations on the health-filtered query path");
+}

@@ -5,6 +5,7 @@
 use std::net::IpAddr;
 
 use crate::geo::{Geo, Location};
+use crate::health::HealthMap;
 use crate::model::overrides::{Overlay, OverrideState};
 use crate::model::pool::MAX_ANSWERS;
 use crate::model::{Family, Node, PoolKind, RRset, Rdata, Zone, ZoneSet};
@@ -212,6 +213,7 @@ pub struct ClientCtx<'g, 't> {
     pub addr: IpAddr,
     pub geo: &'g Geo,
     overlay: &'g Overlay,
+    health: Option<&'g HealthMap>,
     loc: Option<Location>,
     /// Largest scope any pool decision of this answer asked for; `None`: no pool was involved.
     pub scope: Option<u8>,
@@ -224,12 +226,14 @@ impl<'g, 't> ClientCtx<'g, 't> {
         addr: IpAddr,
         geo: &'g Geo,
         overlay: &'g Overlay,
+        health: Option<&'g HealthMap>,
         trace: Option<&'t mut Trace>,
     ) -> Self {
         ClientCtx {
             addr,
             geo,
             overlay,
+            health,
             loc: None,
             scope: None,
             trace,
@@ -251,30 +255,34 @@ impl<'g, 't> ClientCtx<'g, 't> {
     }
 }
 
-/// Member health as the overrides make it (health checks plug in here too).
-struct Overridden<'o> {
+/// Member health: an override in force decides; else the member's health check; else up.
+struct MemberHealth<'o> {
     overlay: &'o Overlay,
+    checks: Option<&'o HealthMap>,
     zone: usize,
 }
 
-impl Overridden<'_> {
-    fn rule(
-        &self,
+impl MemberHealth<'_> {
+    fn member(
         pool: &crate::model::Pool,
         dc: usize,
         family: Family,
         member: usize,
-    ) -> Option<&crate::model::overrides::Override> {
-        let m = pool.dcs.get(dc)?.members(family).get(member)?;
-        self.overlay.of(self.zone, m.id)
+    ) -> Option<&crate::model::Member> {
+        pool.dcs.get(dc)?.members(family).get(member)
     }
 }
 
-impl Health for Overridden<'_> {
+impl Health for MemberHealth<'_> {
     #[inline]
     fn up(&self, pool: &crate::model::Pool, dc: usize, family: Family, member: usize) -> bool {
-        self.rule(pool, dc, family, member)
-            .is_none_or(|o| o.state == OverrideState::Up)
+        let Some(m) = Self::member(pool, dc, family, member) else {
+            return false;
+        };
+        match self.overlay.of(self.zone, m.id) {
+            Some(o) => o.state == OverrideState::Up,
+            None => self.checks.is_none_or(|c| c.up(self.zone, m.id)),
+        }
     }
 
     fn why(
@@ -284,20 +292,31 @@ impl Health for Overridden<'_> {
         family: Family,
         member: usize,
     ) -> Option<String> {
-        let o = self.rule(pool, dc, family, member)?;
-        let until = o
-            .until
-            .map(|u| format!(" until {}", crate::time::format_rfc3339(u)))
-            .unwrap_or_default();
-        let reason = if o.reason.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", o.reason)
-        };
+        let m = Self::member(pool, dc, family, member)?;
+        if let Some(o) = self.overlay.of(self.zone, m.id) {
+            let until = o
+                .until
+                .map(|u| format!(" until {}", crate::time::format_rfc3339(u)))
+                .unwrap_or_default();
+            let reason = if o.reason.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", o.reason)
+            };
+            return Some(format!(
+                "{} by override {}{until}{reason}",
+                o.state.as_str(),
+                o.target
+            ));
+        }
+        let checks = self.checks?;
+        let d = checks.table.detail(checks.slot(self.zone, m.id))?;
         Some(format!(
-            "{} by override {}{until}{reason}",
-            o.state.as_str(),
-            o.target
+            "{} by check {} since {}: {}",
+            if d.up { "up" } else { "down" },
+            d.target,
+            crate::time::format_rfc3339(d.since_unix),
+            d.reason
         ))
     }
 }
@@ -376,8 +395,9 @@ fn pool_answer<'a>(
         zone.datacenters(),
         family,
         &client,
-        &Overridden {
+        &MemberHealth {
             overlay: ctx.overlay,
+            checks: ctx.health,
             zone: zone.position(),
         },
         trace,

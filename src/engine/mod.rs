@@ -10,6 +10,7 @@ mod lookup;
 use std::net::SocketAddr;
 
 use crate::geo::Geo;
+use crate::health::HealthMap;
 use crate::model::ZoneSet;
 use crate::model::overrides::Overlay;
 use crate::select::{Trace, trace};
@@ -52,6 +53,8 @@ pub trait Source {
     fn geo(&self) -> &Geo;
     /// The overrides in force.
     fn overlay(&self) -> &Overlay;
+    /// The health checks' verdicts (`None`: nothing is checked).
+    fn health(&self) -> Option<&HealthMap>;
 }
 
 /// No databases: every client is unlocated.
@@ -70,6 +73,9 @@ impl Source for ZoneSet {
     fn overlay(&self) -> &Overlay {
         &NO_OVERLAY
     }
+    fn health(&self) -> Option<&HealthMap> {
+        None
+    }
 }
 
 impl Source for Snapshot {
@@ -84,6 +90,10 @@ impl Source for Snapshot {
     #[inline]
     fn overlay(&self) -> &Overlay {
         &self.overlay
+    }
+    #[inline]
+    fn health(&self) -> Option<&HealthMap> {
+        Some(&self.health)
     }
 }
 
@@ -184,7 +194,7 @@ pub fn respond_traced(
             a
         }
     };
-    let mut ctx = ClientCtx::new(addr, src.geo(), src.overlay(), trace);
+    let mut ctx = ClientCtx::new(addr, src.geo(), src.overlay(), src.health(), trace);
     answer(src.zones(), limits, &q, subnet, &mut ctx, transport, out)
 }
 

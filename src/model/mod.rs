@@ -14,7 +14,9 @@ use std::hash::{BuildHasherDefault, Hasher};
 pub mod overrides;
 pub mod pool;
 
-pub use pool::{Datacenter, Family, Member, OnAllDown, Pool, PoolDc, PoolKind, Route, Tier, Tiers};
+pub use pool::{
+    Check, Datacenter, Family, Member, OnAllDown, Pool, PoolDc, PoolKind, Probe, Route, Tier, Tiers,
+};
 
 use crate::wire::{Layout, name, rtype};
 

@@ -101,6 +101,45 @@ pub struct Route {
     pub(crate) continents: HashMap<Code, Tiers>,
 }
 
+/// What a health check asks a member.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Probe {
+    /// A TCP connection is accepted.
+    Tcp,
+    /// An HTTP/1.1 GET answers with an expected status (and contains `body`, when given).
+    Http {
+        path: String,
+        /// The Host header; default the member's address.
+        host: Option<String>,
+        expect: Vec<u16>,
+        body: Option<String>,
+    },
+    /// A DNS query over UDP answers NOERROR (for pools of name servers).
+    Dns {
+        /// Wire-format name asked.
+        name: Vec<u8>,
+        qtype: u16,
+    },
+}
+
+/// A health check as a pool file defines it (`[checks.NAME]`). Two members probed with equal
+/// checks at the same address share one probe, whichever pools and zones name them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Check {
+    pub name: String,
+    pub probe: Probe,
+    pub port: u16,
+    pub interval_ms: u64,
+    pub timeout_ms: u64,
+    /// Consecutive successes to come up, failures to go down.
+    pub rise: u32,
+    pub fall: u32,
+    /// Each interval varies by up to this many percent, so checks do not fire in lockstep.
+    pub jitter_pct: u32,
+    /// The state before the first verdict: up, so a restart never black-holes traffic.
+    pub initial_up: bool,
+}
+
 /// What a pool answers when no datacenter of its route can.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnAllDown {
@@ -126,6 +165,8 @@ pub struct Pool {
     /// A datacenter counts as down when the healthy share of its members' weight (of the asked
     /// family) falls below this fraction; 0: while any member is up.
     pub(crate) min_healthy: f64,
+    /// The health check of the members, if any.
+    pub(crate) check: Option<std::sync::Arc<Check>>,
     pub(crate) dcs: Vec<PoolDc>,
     pub(crate) route: Route,
     /// Seed for sticky choices: zone and pool name, so different pools spread independently.
@@ -136,6 +177,11 @@ pub struct Pool {
 }
 
 impl Pool {
+    /// The health check of the pool's members.
+    pub fn check(&self) -> Option<&Check> {
+        self.check.as_deref()
+    }
+
     /// The pool's name in its pool file.
     pub fn name(&self) -> &str {
         &self.name

@@ -8,6 +8,10 @@
 //! arrive while a reload runs coalesce into one more reload after it: never lost, never two at
 //! once. Reloads run on the blocking pool, never on a query thread.
 
+// Reloads run one at a time on the blocking pool; their locks (the serving configuration, the
+// pending reasons, the checker registry) are never touched by a query.
+#![allow(clippy::disallowed_types)]
+
 mod fingerprint;
 pub mod watch;
 
@@ -23,9 +27,10 @@ pub use fingerprint::Fingerprint;
 use crate::config::Config;
 use crate::error::{LoadError, Problem};
 use crate::geo::{Geo, GeoError};
+use crate::health::Registry;
 use crate::model::ZoneSet;
 use crate::model::overrides::{Active, Overlay};
-use crate::state::{Limits, State};
+use crate::state::{Limits, Snapshot, State};
 
 /// What the last reload attempt did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,6 +117,10 @@ pub struct Reloader {
     trigger: Arc<Notify>,
     reasons: Arc<Mutex<BTreeSet<String>>>,
     status: channel::Sender<Status>,
+    /// The health checkers, kept in step with the zones served.
+    checks: Mutex<Registry>,
+    /// Where checkers are spawned (reloads run on the blocking pool).
+    runtime: tokio::runtime::Handle,
 }
 
 struct Serving {
@@ -129,7 +138,12 @@ fn now_unix() -> u64 {
 
 impl Reloader {
     /// Takes over a server that serves `config` (already loaded into `state` with `geo`).
-    pub fn new(config: Config, state: Arc<State>, geo: Arc<Geo>) -> (Arc<Reloader>, Handle) {
+    pub fn new(
+        config: Config,
+        state: Arc<State>,
+        geo: Arc<Geo>,
+        checks: Registry,
+    ) -> (Arc<Reloader>, Handle) {
         let fingerprint = Fingerprint::of(&config);
         let status = Status {
             config_hash: fingerprint.hex(),
@@ -152,6 +166,8 @@ impl Reloader {
             trigger: trigger.clone(),
             reasons: reasons.clone(),
             status: tx,
+            checks: Mutex::new(checks),
+            runtime: tokio::runtime::Handle::current(),
         });
         let handle = Handle {
             trigger,
@@ -271,7 +287,19 @@ impl Reloader {
         };
         log_override_changes(&self.state.load().overlay, &overlay);
         let next_expiry = overlay.next_expiry;
-        let generation = self.state.install(zones, geo.clone(), limits, overlay);
+        let health = self
+            .checks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .sync(&zones, &self.runtime);
+        let generation = self.state.install(Snapshot {
+            zones,
+            geo: geo.clone(),
+            limits,
+            overlay,
+            health,
+            generation: 0,
+        });
         self.status.send_modify(|s| s.next_expiry = next_expiry);
         tracing::info!(
             generation,

@@ -5,6 +5,7 @@
 //! deserialised on its own, so a mistake in one pool does not hide mistakes in another. The result
 //! is a [`PoolSet`] that [`crate::model::ZoneBuilder::freeze`] binds into the zone.
 
+mod checks;
 mod datacenters;
 mod members;
 mod routes;
@@ -17,7 +18,7 @@ use serde::Deserialize;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
-use spec::{DcSpec, OnAllDownSpec, PoolSpec};
+use spec::{CheckSpec, DcSpec, OnAllDownSpec, PoolSpec};
 
 use crate::error::{Problem, line_of};
 use crate::model::{Datacenter, OnAllDown, Pool, PoolKind, ZoneBuilder};
@@ -97,6 +98,7 @@ pub fn read(zone: &ZoneBuilder, path: &Path, problems: &mut Vec<Problem>) -> Opt
     let mut version = None;
     let mut dc_specs: Vec<(String, std::ops::Range<usize>, DcSpec)> = Vec::new();
     let mut pool_specs: Vec<(String, std::ops::Range<usize>, PoolSpec)> = Vec::new();
+    let mut check_specs: Vec<(String, std::ops::Range<usize>, CheckSpec)> = Vec::new();
     for (k, v) in root.get_ref().iter() {
         match k.get_ref().as_ref() {
             "version" => match deserialize::<i64>(v) {
@@ -118,6 +120,17 @@ pub fn read(zone: &ZoneBuilder, path: &Path, problems: &mut Vec<Problem>) -> Opt
                 }
                 _ => cx.at(v.span(), "datacenters must be a table: [datacenters]"),
             },
+            "checks" => match v.get_ref() {
+                DeValue::Table(t) => {
+                    for (name, cv) in t.iter() {
+                        match deserialize::<CheckSpec>(cv) {
+                            Ok(s) => check_specs.push((name.get_ref().to_string(), cv.span(), s)),
+                            Err(e) => cx.serde(e, cv.span()),
+                        }
+                    }
+                }
+                _ => cx.at(v.span(), "checks must be a table: [checks.NAME]"),
+            },
             "pools" => match v.get_ref() {
                 DeValue::Table(t) => {
                     for (name, pv) in t.iter() {
@@ -131,7 +144,7 @@ pub fn read(zone: &ZoneBuilder, path: &Path, problems: &mut Vec<Problem>) -> Opt
             },
             other => cx.at(
                 k.span(),
-                format!("unknown key '{other}' (expected version, datacenters, pools)"),
+                format!("unknown key '{other}' (expected version, datacenters, checks, pools)"),
             ),
         }
     }
@@ -140,6 +153,7 @@ pub fn read(zone: &ZoneBuilder, path: &Path, problems: &mut Vec<Problem>) -> Opt
     }
 
     let datacenters = datacenters::build(&mut cx, dc_specs);
+    let checks = checks::build(&mut cx, check_specs, zone.apex());
     let dc_index: HashMap<&str, usize> = datacenters
         .iter()
         .enumerate()
@@ -172,6 +186,7 @@ pub fn read(zone: &ZoneBuilder, path: &Path, problems: &mut Vec<Problem>) -> Opt
             dc_index: &dc_index,
             pool_index: &pool_index,
             next_id: &next_id,
+            checks: &checks,
         };
         if let Some((pool, names)) = b.build(&mut cx, &name, span, spec) {
             let idx = pools.len();
@@ -209,6 +224,8 @@ pub(super) struct PoolBuilder<'a> {
     pub(super) pool_index: &'a HashMap<String, usize>,
     /// The next member id of the zone.
     pub(super) next_id: &'a std::cell::Cell<u32>,
+    /// The file's checks by name.
+    pub(super) checks: &'a HashMap<String, std::sync::Arc<crate::model::Check>>,
 }
 
 pub(super) type Owners = Vec<(Vec<u8>, std::ops::Range<usize>)>;
@@ -309,6 +326,30 @@ impl PoolBuilder<'_> {
                 0.0
             }
         };
+        let check = match &spec.check {
+            None => None,
+            Some(c) => match self.checks.get(c.get_ref()) {
+                Some(chk) if kind == PoolKind::Cname => {
+                    cx.at(
+                        c.span(),
+                        format!("pool '{name}': a CNAME pool's members are names, which check '{}' cannot probe", chk.name),
+                    );
+                    None
+                }
+                Some(chk) => Some(chk.clone()),
+                None => {
+                    cx.at(
+                        c.span(),
+                        format!(
+                            "pool '{name}': unknown check '{}' (define it under [checks.{}])",
+                            c.get_ref(),
+                            c.get_ref()
+                        ),
+                    );
+                    None
+                }
+            },
+        };
         if cx.problems.len() > before {
             return None;
         }
@@ -322,6 +363,7 @@ impl PoolBuilder<'_> {
                 max_answers,
                 on_all_down,
                 min_healthy,
+                check,
                 dcs,
                 route,
                 seed: stable_hash(&[self.zone.origin().as_bytes(), name.as_bytes()]),

@@ -18,6 +18,26 @@ pub struct DcSpec {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct CheckSpec {
+    #[serde(rename = "type")]
+    pub kind: Spanned<String>,
+    pub port: Option<Spanned<i64>>,
+    pub path: Option<String>,
+    pub host: Option<String>,
+    pub expect: Option<Spanned<Vec<i64>>>,
+    pub body: Option<String>,
+    pub name: Option<Spanned<String>>,
+    pub qtype: Option<Spanned<String>>,
+    pub interval: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
+    pub rise: Option<Spanned<i64>>,
+    pub fall: Option<Spanned<i64>>,
+    pub jitter: Option<Spanned<String>>,
+    pub initial: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PoolSpec {
     pub names: Spanned<Vec<Spanned<String>>>,
     #[serde(rename = "type")]
@@ -27,6 +47,7 @@ pub struct PoolSpec {
     pub max_answers: Option<Spanned<i64>>,
     pub on_all_down: Option<Spanned<OnAllDownSpec>>,
     pub min_healthy: Option<Spanned<f64>>,
+    pub check: Option<Spanned<String>>,
     pub members: Spanned<BTreeMap<String, Spanned<Vec<Spanned<MemberSpec>>>>>,
     pub route: Option<Spanned<RouteSpec>>,
 }

@@ -1,0 +1,362 @@
+//! Active health checks end to end (issue 8): real targets on loopback (an HTTP server whose
+//! status the test sets, one that never answers, a TCP listener counting connections), a real
+//! server, real DNS queries.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+
+use common::*;
+
+/// An HTTP server on `ip`: answers every request with the current status; counts connections.
+/// With `flap`, the status alternates between 200 and 503 on every request.
+struct Target {
+    port: u16,
+    status: Arc<AtomicU16>,
+    connections: Arc<AtomicUsize>,
+    hang: Arc<AtomicBool>,
+    flap: Arc<AtomicBool>,
+}
+
+impl Target {
+    fn start(ip: &str) -> Target {
+        let l = TcpListener::bind((ip, 0)).unwrap();
+        let port = l.local_addr().unwrap().port();
+        let t = Target {
+            port,
+            status: Arc::new(AtomicU16::new(200)),
+            connections: Arc::new(AtomicUsize::new(0)),
+            hang: Arc::new(AtomicBool::new(false)),
+            flap: Arc::new(AtomicBool::new(false)),
+        };
+        let (status, conns, hang, flap) = (
+            t.status.clone(),
+            t.connections.clone(),
+            t.hang.clone(),
+            t.flap.clone(),
+        );
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            for s in l.incoming() {
+                let Ok(mut s) = s else { continue };
+                conns.fetch_add(1, Ordering::SeqCst);
+                if hang.load(Ordering::SeqCst) {
+                    // hold the connection open without answering
+                    std::thread::spawn(move || {
+                        std::thread::sleep(Duration::from_secs(5));
+                        drop(s);
+                    });
+                    continue;
+                }
+                n += 1;
+                let code = if flap.load(Ordering::SeqCst) {
+                    if n.is_multiple_of(2) { 200 } else { 503 }
+                } else {
+                    status.load(Ordering::SeqCst)
+                };
+                let mut buf = [0u8; 1024];
+                let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+                let _ = s.read(&mut buf);
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 {code} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+                );
+            }
+        });
+        t
+    }
+}
+
+const ZONE: &str = "$TTL 60\n@ SOA ns h 1 7200 3600 1209600 60\n@ NS ns\nns A 192.0.2.53\n";
+
+/// A pool file: pool `web` in datacenters a (127.0.0.1) then b (127.0.0.2), both checked over
+/// HTTP on `port`; and the same check for the pools `nd` (on_all_down nodata), `sf` (servfail).
+fn pools(port: u16, extra_pool_line: &str) -> String {
+    format!(
+        r#"version = 1
+[datacenters]
+a = {{}}
+b = {{}}
+[checks.web]
+type = "http"
+port = {port}
+path = "/health"
+interval = "200ms"
+timeout = "150ms"
+rise = 2
+fall = 2
+jitter = "0%"
+[pools.web]
+names = ["www"]
+check = "web"
+{extra_pool_line}
+members = {{ a = ["127.0.0.1"], b = ["127.0.0.2"] }}
+route = {{ default = ["a", "b"] }}
+[pools.nd]
+names = ["nd"]
+check = "web"
+on_all_down = "nodata"
+members = {{ a = ["127.0.0.1"] }}
+[pools.sf]
+names = ["sf"]
+check = "web"
+on_all_down = "servfail"
+members = {{ a = ["127.0.0.1"] }}
+"#
+    )
+}
+
+struct Setup {
+    dir: std::path::PathBuf,
+    server: Server,
+}
+
+fn setup(tag: &str, port: u16) -> Setup {
+    let dir = tempdir(tag);
+    let zones = dir.join("zones");
+    std::fs::create_dir_all(&zones).unwrap();
+    std::fs::write(zones.join("hc.test.zone"), ZONE).unwrap();
+    std::fs::write(zones.join("hc.test.pools.toml"), pools(port, "")).unwrap();
+    let server = Server::start(&["--zones", zones.to_str().unwrap(), "--http", "127.0.0.1:0"]);
+    Setup { dir, server }
+}
+
+fn answer(addr: SocketAddr, name: &str) -> String {
+    let m = ask(addr, name, RecordType::A);
+    match m.metadata.response_code {
+        ResponseCode::NoError => m
+            .answers
+            .first()
+            .map_or("NODATA".to_string(), |r| r.data.to_string()),
+        rc => rc.to_string(),
+    }
+}
+
+/// Waits until `name` answers `want`; returns how long that took.
+fn until(addr: SocketAddr, name: &str, want: &str, limit: Duration) -> Duration {
+    let t = Instant::now();
+    loop {
+        let got = answer(addr, name);
+        if got == want {
+            return t.elapsed();
+        }
+        assert!(t.elapsed() < limit, "{name}: still {got}, want {want}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The bound a transition must meet: `probes` intervals, the timeout and the jitter (0 here),
+/// plus 300 ms for a loaded test machine to schedule the probe and the query.
+fn bound(probes: u32) -> Duration {
+    Duration::from_millis(u64::from(probes) * 200 + 150 + 300)
+}
+
+/// Acceptance 1: a member leaves within fall × interval + timeout + jitter, comes back after rise
+/// successes; a hanging target is down; all down gives each on_all_down behaviour.
+#[test]
+fn a_failing_member_leaves_and_comes_back() {
+    let a = Target::start("127.0.0.1");
+    let b = Target::start_on("127.0.0.2", a.port);
+    let s = setup("health-fail", a.port);
+    let addr = s.server.addr;
+    until(addr, "www.hc.test", "127.0.0.1", bound(2));
+    // 503: gone within fall × interval + timeout (+ scheduling)
+    a.status.store(503, Ordering::SeqCst);
+    let took = until(
+        addr,
+        "www.hc.test",
+        "127.0.0.2",
+        bound(2) + Duration::from_millis(200),
+    );
+    eprintln!("left after {took:?}");
+    // the other pools of that member: nodata and servfail
+    until(addr, "nd.hc.test", "NODATA", bound(2));
+    until(addr, "sf.hc.test", "Server Failure", bound(2));
+    let (_, status) = http(s.server.http().unwrap(), "GET", "/status");
+    assert!(
+        status.contains("\"member\":\"127.0.0.1\",\"up\":false,\"decided_by\":\"check\""),
+        "{status}"
+    );
+    assert!(status.contains("status 503"), "{status}");
+    // 200 again: back after rise successes
+    a.status.store(200, Ordering::SeqCst);
+    let took = until(
+        addr,
+        "www.hc.test",
+        "127.0.0.1",
+        bound(2) + Duration::from_millis(200),
+    );
+    eprintln!("back after {took:?}");
+    // a target that accepts and never answers is down by timeout
+    a.hang.store(true, Ordering::SeqCst);
+    until(
+        addr,
+        "www.hc.test",
+        "127.0.0.2",
+        bound(2) + Duration::from_millis(200),
+    );
+    a.hang.store(false, Ordering::SeqCst);
+    until(
+        addr,
+        "www.hc.test",
+        "127.0.0.1",
+        bound(2) + Duration::from_millis(200),
+    );
+    // both down: the default on_all_down fails open to the first choice
+    a.status.store(503, Ordering::SeqCst);
+    b.status.store(503, Ordering::SeqCst);
+    let t = Instant::now();
+    while t.elapsed() < bound(3) {
+        assert_eq!(answer(addr, "www.hc.test"), "127.0.0.1", "fail open");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+impl Target {
+    /// [`Target::start`] on a given port.
+    fn start_on(ip: &str, port: u16) -> Target {
+        let l = TcpListener::bind((ip, port)).unwrap();
+        let t = Target {
+            port,
+            status: Arc::new(AtomicU16::new(200)),
+            connections: Arc::new(AtomicUsize::new(0)),
+            hang: Arc::new(AtomicBool::new(false)),
+            flap: Arc::new(AtomicBool::new(false)),
+        };
+        let (status, conns) = (t.status.clone(), t.connections.clone());
+        std::thread::spawn(move || {
+            for s in l.incoming() {
+                let Ok(mut s) = s else { continue };
+                conns.fetch_add(1, Ordering::SeqCst);
+                let mut buf = [0u8; 1024];
+                let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
+                let _ = s.read(&mut buf);
+                let code = status.load(Ordering::SeqCst);
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 {code} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+                );
+            }
+        });
+        t
+    }
+}
+
+/// A target that flaps on every probe changes state at most once per rise + fall probes.
+#[test]
+fn a_flapping_target_is_damped() {
+    let a = Target::start("127.0.0.1");
+    let _b = Target::start_on("127.0.0.2", a.port);
+    let s = setup("health-flap", a.port);
+    a.flap.store(true, Ordering::SeqCst);
+    let start = a.connections.load(Ordering::SeqCst);
+    let t = Instant::now();
+    let mut changes = 0;
+    let mut last = answer(s.server.addr, "www.hc.test");
+    while t.elapsed() < Duration::from_secs(3) {
+        let now = answer(s.server.addr, "www.hc.test");
+        if now != last {
+            changes += 1;
+            last = now;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let probes = a.connections.load(Ordering::SeqCst) - start;
+    assert!(probes >= 8, "{probes} probes");
+    // alternate results never make 2 in a row: the state never changes
+    assert!(
+        changes <= probes / 4,
+        "{changes} changes in {probes} probes"
+    );
+    assert_eq!(changes, 0);
+}
+
+/// Acceptance 2: the same target in three pools of two zones: one probe per interval.
+#[test]
+fn one_probe_per_target_however_many_pools_name_it() {
+    let a = Target::start("127.0.0.1");
+    let _b = Target::start_on("127.0.0.2", a.port);
+    let dir = tempdir("health-shared");
+    let zones = dir.join("zones");
+    std::fs::create_dir_all(&zones).unwrap();
+    for z in ["one.test", "two.test"] {
+        std::fs::write(zones.join(format!("{z}.zone")), ZONE).unwrap();
+        std::fs::write(zones.join(format!("{z}.pools.toml")), pools(a.port, "")).unwrap();
+    }
+    let server = Server::start(&["--zones", zones.to_str().unwrap()]);
+    // wait for the first probes, then count over two seconds
+    poll(Duration::from_secs(5), "the first probe", || {
+        (a.connections.load(Ordering::SeqCst) > 0).then_some(())
+    });
+    let c0 = a.connections.load(Ordering::SeqCst);
+    let t = Instant::now();
+    std::thread::sleep(Duration::from_secs(2));
+    let n = a.connections.load(Ordering::SeqCst) - c0;
+    let intervals = t.elapsed().as_millis() / 200;
+    // 6 pools (3 per zone) name 127.0.0.1 with the same check: still one probe per interval
+    assert!(
+        (n as u128) <= intervals + 1 && (n as u128) + 2 >= intervals,
+        "{n} probes in {intervals} intervals"
+    );
+    drop(server);
+}
+
+/// Acceptance 3: editing a pool file without touching the check keeps its state (no flap to
+/// up); removing the check stops its probes.
+#[test]
+fn state_survives_a_reload_and_removed_checks_stop() {
+    let a = Target::start("127.0.0.1");
+    let _b = Target::start_on("127.0.0.2", a.port);
+    let s = setup("health-reload", a.port);
+    let addr = s.server.addr;
+    a.status.store(503, Ordering::SeqCst);
+    until(
+        addr,
+        "www.hc.test",
+        "127.0.0.2",
+        bound(2) + Duration::from_millis(500),
+    );
+    // an edit that leaves the check alone: the member stays down through the reload
+    let file = s.dir.join("zones/hc.test.pools.toml");
+    std::fs::write(&file, pools(a.port, "ttl = 30")).unwrap();
+    let (code, body) = http(s.server.http().unwrap(), "POST", "/reload");
+    assert_eq!(code, 200, "{body}");
+    for _ in 0..20 {
+        assert_eq!(
+            answer(addr, "www.hc.test"),
+            "127.0.0.2",
+            "no flap to up after the reload"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let ttl = ask(addr, "www.hc.test", RecordType::A).answers[0].ttl;
+    assert_eq!(
+        ttl, 10,
+        "the reloaded pool (ttl_degraded min(30, 10)) answers"
+    );
+    // remove the check from every pool: its probes stop
+    let text = pools(a.port, "").replace("check = \"web\"\n", "");
+    std::fs::write(&file, text).unwrap();
+    let (code, body) = http(s.server.http().unwrap(), "POST", "/reload");
+    assert_eq!(code, 200, "{body}");
+    std::thread::sleep(Duration::from_millis(300));
+    let c0 = a.connections.load(Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(
+        a.connections.load(Ordering::SeqCst),
+        c0,
+        "no probe after the check was removed"
+    );
+    // unchecked, the member is up again
+    assert_eq!(answer(addr, "www.hc.test"), "127.0.0.1");
+}

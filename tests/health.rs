@@ -360,3 +360,127 @@ fn state_survives_a_reload_and_removed_checks_stop() {
     // unchecked, the member is up again
     assert_eq!(answer(addr, "www.hc.test"), "127.0.0.1");
 }
+
+/// An HTTPS target with a certificate for `localhost` from a test CA: answers with the status
+/// the test sets. Returns the port, the status switch and the CA certificate (PEM).
+fn https_target() -> (u16, Arc<AtomicU16>, String) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca)
+        .unwrap();
+    let ca_pem = ca.pem();
+    let chain = vec![leaf.der().clone()];
+    let key = rustls::pki_types::PrivateKeyDer::try_from(leaf_key.serialize_der()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let status = Arc::new(AtomicU16::new(200));
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.set_nonblocking(true).unwrap();
+    let port = l.local_addr().unwrap().port();
+    let st = status.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let l = tokio::net::TcpListener::from_std(l).unwrap();
+            loop {
+                let Ok((s, _)) = l.accept().await else {
+                    continue;
+                };
+                let (acceptor, st) = (acceptor.clone(), st.clone());
+                tokio::spawn(async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let Ok(mut tls) = acceptor.accept(s).await else {
+                        return;
+                    };
+                    let mut buf = [0u8; 1024];
+                    let _ = tls.read(&mut buf).await;
+                    let code = st.load(Ordering::SeqCst);
+                    let resp = format!(
+                        "HTTP/1.1 {code} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+                    );
+                    let _ = tls.write_all(resp.as_bytes()).await;
+                    let _ = tls.shutdown().await;
+                });
+            }
+        });
+    });
+    (port, status, ca_pem)
+}
+
+/// HTTPS checks verify the certificate for the configured name (SNI) against the check's CA.
+#[test]
+fn https_checks_verify_the_server() {
+    let (port, status, ca) = https_target();
+    let _b = Target::start_on("127.0.0.2", port);
+    let dir = tempdir("health-https");
+    let zones = dir.join("zones");
+    std::fs::create_dir_all(&zones).unwrap();
+    std::fs::write(zones.join("test-ca.pem"), ca).unwrap();
+    std::fs::write(zones.join("hc.test.zone"), ZONE).unwrap();
+    let pool = |host: &str| {
+        format!(
+            r#"version = 1
+[datacenters]
+a = {{}}
+b = {{}}
+[checks.tls]
+type = "https"
+port = {port}
+host = "{host}"
+ca = "test-ca.pem"
+interval = "200ms"
+timeout = "150ms"
+rise = 2
+fall = 2
+jitter = "0%"
+[pools.web]
+names = ["www"]
+check = "tls"
+members = {{ a = ["127.0.0.1"] }}
+[pools.other]
+names = ["other"]
+members = {{ b = ["127.0.0.2"] }}
+"#
+        )
+    };
+    // the certificate is for localhost: a check for another name fails verification
+    std::fs::write(zones.join("hc.test.pools.toml"), pool("wrong.example")).unwrap();
+    let s = Server::start(&["--zones", zones.to_str().unwrap(), "--http", "127.0.0.1:0"]);
+    let addr = s.addr;
+    poll(Duration::from_secs(5), "the TLS failure in /status", || {
+        let (_, st) = http(s.http().unwrap(), "GET", "/status");
+        (st.contains("\"member\":\"127.0.0.1\",\"up\":false") && st.contains("TLS")).then_some(())
+    });
+    // the right name: up
+    std::fs::write(zones.join("hc.test.pools.toml"), pool("localhost")).unwrap();
+    let (code, body) = http(s.http().unwrap(), "POST", "/reload");
+    assert_eq!(code, 200, "{body}");
+    until(addr, "www.hc.test", "127.0.0.1", bound(3));
+    poll(Duration::from_secs(5), "up in /status", || {
+        let (_, st) = http(s.http().unwrap(), "GET", "/status");
+        st.contains("\"member\":\"127.0.0.1\",\"up\":true")
+            .then_some(())
+    });
+    // a 503 over TLS: down (every pool member down: fail open, so look at /status)
+    status.store(503, Ordering::SeqCst);
+    poll(bound(3) + Duration::from_secs(1), "down in /status", || {
+        let (_, st) = http(s.http().unwrap(), "GET", "/status");
+        (st.contains("\"member\":\"127.0.0.1\",\"up\":false") && st.contains("status 503"))
+            .then_some(())
+    });
+}

@@ -148,11 +148,8 @@ fn health_filtered_answers_do_not_allocate() {
         line: 1,
     };
     let overlay = Overlay::resolve(&zones, &[drain], 0).unwrap();
-    let mut snap = geosteer::state::Snapshot::plain(
-        zones,
-        std::sync::Arc::new(geo),
-        Limits::default(),
-    );
+    let mut snap =
+        geosteer::state::Snapshot::plain(zones, std::sync::Arc::new(geo), Limits::default());
     snap.overlay = overlay;
     let client: SocketAddr = "192.0.2.1:1".parse().unwrap();
     let packets: Vec<Vec<u8>> = ["81.2.69.0", "202.232.0.0", "8.8.8.0", "95.165.0.0"]
@@ -173,5 +170,9 @@ fn health_filtered_answers_do_not_allocate() {
             assert_eq!(out[3] & 0x0f, 0, "NOERROR");
         }
     }
-    assert_eq!(allocs() - before, 0, "allocations on the health-filtered query path");
+    assert_eq!(
+        allocs() - before,
+        0,
+        "allocations on the health-filtered query path"
+    );
 }

@@ -356,13 +356,14 @@ async fn checker(
     let (mut ok_run, mut fail_run) = (0u32, 0u32);
     let mut up = table.up(u32::try_from(slot).unwrap_or(UNCHECKED));
     let target = std::net::SocketAddr::new(addr, check.port);
+    let prober = probe::Prober::new(&check);
     for round in 1u64.. {
         let t0 = Instant::now();
         let result = {
             let _permit = in_flight.acquire().await;
             match tokio::time::timeout(
                 Duration::from_millis(check.timeout_ms),
-                probe::once(&check, addr),
+                prober.once(&check, addr),
             )
             .await
             {

@@ -1,10 +1,13 @@
 //! One probe of one member: a TCP connection, an HTTP GET, a DNS query. Never on a query thread.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::net::{TcpStream, UdpSocket};
 
 use crate::model::{Check, Probe};
@@ -12,39 +15,120 @@ use crate::model::{Check, Probe};
 /// Most of a response body an HTTP check reads when it looks for a substring.
 const MAX_BODY: usize = 64 * 1024;
 
-/// Probes `addr` once (the caller bounds it with the check's timeout). `Err` says why it failed.
-pub async fn once(check: &Check, addr: IpAddr) -> Result<(), String> {
-    let target = SocketAddr::new(addr, check.port);
-    match &check.probe {
-        Probe::Tcp => TcpStream::connect(target)
-            .await
-            .map(drop)
-            .map_err(|e| format!("connect {target}: {e}")),
-        Probe::Http {
-            path,
-            host,
-            expect,
-            body,
-        } => http(target, path, host.as_deref(), expect, body.as_deref()).await,
-        Probe::Dns { name, qtype } => dns(target, name, *qtype).await,
+/// What a checker keeps between probes: the TLS configuration of an `https` check.
+pub struct Prober {
+    tls: Option<Result<Arc<rustls::ClientConfig>, String>>,
+}
+
+impl Prober {
+    /// Prepares probing with `check` (builds its TLS client once).
+    pub fn new(check: &Check) -> Prober {
+        let tls = match &check.probe {
+            Probe::Http {
+                tls: true, ca_pem, ..
+            } => Some(tls_config(ca_pem.as_deref())),
+            _ => None,
+        };
+        Prober { tls }
+    }
+
+    /// Probes `addr` once (the caller bounds it with the check's timeout). `Err` says why it
+    /// failed.
+    pub async fn once(&self, check: &Check, addr: IpAddr) -> Result<(), String> {
+        let target = SocketAddr::new(addr, check.port);
+        match &check.probe {
+            Probe::Tcp => TcpStream::connect(target)
+                .await
+                .map(drop)
+                .map_err(|e| format!("connect {target}: {e}")),
+            Probe::Http {
+                path,
+                host,
+                expect,
+                body,
+                tls,
+                ..
+            } => {
+                let stream = TcpStream::connect(target)
+                    .await
+                    .map_err(|e| format!("connect {target}: {e}"))?;
+                let req = Req {
+                    target,
+                    path,
+                    host: host.as_deref(),
+                    expect,
+                    body: body.as_deref(),
+                };
+                if !*tls {
+                    return http(stream, &req).await;
+                }
+                let config = match &self.tls {
+                    Some(Ok(c)) => c.clone(),
+                    Some(Err(e)) => return Err(e.clone()),
+                    None => return Err("no TLS configuration".into()),
+                };
+                let name = match host {
+                    Some(h) => ServerName::try_from(h.clone())
+                        .map_err(|e| format!("https {target}: '{h}' is not a server name: {e}"))?,
+                    None => ServerName::IpAddress(addr.into()),
+                };
+                let tls = tokio_rustls::TlsConnector::from(config)
+                    .connect(name, stream)
+                    .await
+                    .map_err(|e| format!("https {target}: TLS: {e}"))?;
+                http(tls, &req).await
+            }
+            Probe::Dns { name, qtype } => dns(target, name, *qtype).await,
+        }
     }
 }
 
-async fn http(
+/// A TLS client trusting the Mozilla roots and the check's own CA certificates.
+fn tls_config(ca_pem: Option<&[u8]>) -> Result<Arc<rustls::ClientConfig>, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(pem) = ca_pem {
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("the check's CA file: {e}"))?;
+        if certs.is_empty() {
+            return Err("the check's CA file holds no certificate".into());
+        }
+        for c in certs {
+            roots
+                .add(c)
+                .map_err(|e| format!("the check's CA file: {e}"))?;
+        }
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| format!("TLS: {e}"))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// An HTTP check's request.
+struct Req<'a> {
     target: SocketAddr,
-    path: &str,
-    host: Option<&str>,
-    expect: &[u16],
-    body: Option<&str>,
-) -> Result<(), String> {
-    let stream = TcpStream::connect(target)
-        .await
-        .map_err(|e| format!("connect {target}: {e}"))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+    path: &'a str,
+    host: Option<&'a str>,
+    expect: &'a [u16],
+    body: Option<&'a str>,
+}
+
+async fn http<S>(io: S, r: &Req<'_>) -> Result<(), String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (target, path) = (r.target, r.path);
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
         .await
         .map_err(|e| format!("http {target}: {e}"))?;
     let conn = tokio::spawn(conn);
-    let host = host.map_or_else(|| target.to_string(), str::to_string);
+    let host = r.host.map_or_else(|| target.to_string(), str::to_string);
     let req = hyper::Request::get(path)
         .header(hyper::header::HOST, host)
         .header(hyper::header::USER_AGENT, "geosteer-health-check")
@@ -56,11 +140,12 @@ async fn http(
         .await
         .map_err(|e| format!("http {target}{path}: {e}"))?;
     let status = resp.status().as_u16();
-    let result = if !expect.contains(&status) {
+    let result = if !r.expect.contains(&status) {
         Err(format!(
-            "http {target}{path}: status {status}, expected {expect:?}"
+            "http {target}{path}: status {status}, expected {:?}",
+            r.expect
         ))
-    } else if let Some(want) = body {
+    } else if let Some(want) = r.body {
         let mut seen = Vec::new();
         let mut b = resp.into_body();
         while let Some(frame) = b.frame().await {

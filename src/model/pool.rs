@@ -106,13 +106,17 @@ pub struct Route {
 pub enum Probe {
     /// A TCP connection is accepted.
     Tcp,
-    /// An HTTP/1.1 GET answers with an expected status (and contains `body`, when given).
+    /// An HTTP/1.1 GET answers with an expected status (and contains `body`, when given); over
+    /// TLS for `https`.
     Http {
         path: String,
-        /// The Host header; default the member's address.
+        /// The Host header and the TLS server name; default the member's address.
         host: Option<String>,
         expect: Vec<u16>,
         body: Option<String>,
+        /// `https`: TLS, verified against the Mozilla roots and `ca_pem` (PEM certificates).
+        tls: bool,
+        ca_pem: Option<Vec<u8>>,
     },
     /// A DNS query over UDP answers NOERROR (for pools of name servers).
     Dns {

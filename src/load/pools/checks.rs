@@ -25,17 +25,11 @@ pub(super) fn build(
             "tcp" => None,
             "http" => Some(80),
             "dns" => Some(53),
-            "https" => {
-                cx.at(
-                    s.kind.span(),
-                    format!("check '{name}': type \"https\" is not in this release (use \"http\" or \"tcp\")"),
-                );
-                None
-            }
+            "https" => Some(443),
             other => {
                 cx.at(
                     s.kind.span(),
-                    format!("check '{name}': type '{other}' is not \"tcp\", \"http\" or \"dns\""),
+                    format!("check '{name}': type '{other}' is not \"tcp\", \"http\", \"https\" or \"dns\""),
                 );
                 None
             }
@@ -121,8 +115,9 @@ pub(super) fn build(
                 true
             }
         };
+        let web = kind == "http" || kind == "https";
         let http_only = |cx: &mut Ctx<'_>, set: bool, key: &str| {
-            if set && kind != "http" {
+            if set && !web {
                 cx.at(
                     span.clone(),
                     format!("check '{name}': {key} applies to http checks only"),
@@ -133,8 +128,37 @@ pub(super) fn build(
         http_only(cx, s.host.is_some(), "host");
         http_only(cx, s.expect.is_some(), "expect");
         http_only(cx, s.body.is_some(), "body");
+        if s.ca.is_some() && kind != "https" {
+            cx.at(
+                span.clone(),
+                format!("check '{name}': ca applies to https checks only"),
+            );
+        }
+        let ca_pem = match &s.ca {
+            None => None,
+            Some(p) => {
+                let path = cx
+                    .file
+                    .parent()
+                    .unwrap_or(std::path::Path::new("."))
+                    .join(p.get_ref());
+                match std::fs::read(&path) {
+                    Ok(b) => Some(b),
+                    Err(e) => {
+                        cx.at(
+                            p.span(),
+                            format!(
+                                "check '{name}': cannot read the CA file {}: {e}",
+                                path.display()
+                            ),
+                        );
+                        None
+                    }
+                }
+            }
+        };
         let probe = match kind.as_str() {
-            "http" => {
+            "http" | "https" => {
                 let expect = match &s.expect {
                     None => vec![200],
                     Some(e) => {
@@ -168,6 +192,8 @@ pub(super) fn build(
                     host: s.host.clone(),
                     expect,
                     body: s.body.clone(),
+                    tls: kind == "https",
+                    ca_pem,
                 })
             }
             "dns" => {

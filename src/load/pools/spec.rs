@@ -26,6 +26,7 @@ pub struct CheckSpec {
     pub host: Option<String>,
     pub expect: Option<Spanned<Vec<i64>>>,
     pub body: Option<String>,
+    pub ca: Option<Spanned<String>>,
     pub name: Option<Spanned<String>>,
     pub qtype: Option<Spanned<String>>,
     pub interval: Option<Spanned<String>>,

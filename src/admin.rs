@@ -96,13 +96,22 @@ fn member_json(
         .table
         .detail(slot)
         .filter(|_| slot != crate::health::UNCHECKED);
-    let (up, by) = match (ovr, &detail) {
-        (Some(o), _) => (
+    let feed = snap.overlay.feed_of(zone, m.id);
+    let (up, by) = match (ovr, feed, &detail) {
+        (Some(o), _, _) => (
             o.state == crate::model::overrides::OverrideState::Up,
             format!("override {} {}", o.target, o.state.as_str()),
         ),
-        (None, Some(d)) => (d.up, "check".to_string()),
-        (None, None) => (true, "no check".to_string()),
+        (None, Some(f), _) => (
+            !matches!(
+                f.state,
+                crate::model::overrides::FeedState::Down
+                    | crate::model::overrides::FeedState::Weight(0.0)
+            ),
+            format!("feed {}", f.state),
+        ),
+        (None, None, Some(d)) => (d.up, "check".to_string()),
+        (None, None, None) => (true, "no check".to_string()),
     };
     let check = match detail {
         None => "null".to_string(),

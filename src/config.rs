@@ -20,6 +20,7 @@ struct FileSpec {
     threads: Option<usize>,
     geoip: Option<Vec<PathBuf>>,
     overrides: Option<PathBuf>,
+    feed: Option<PathBuf>,
     #[serde(default)]
     dns: DnsSpec,
     #[serde(default)]
@@ -70,6 +71,8 @@ pub struct Config {
     /// The on-call engineer's overrides file. Default: `overrides.toml` beside the zones
     /// directory.
     pub overrides: PathBuf,
+    /// An external feed of member states written by another system; none by default.
+    pub feed: Option<PathBuf>,
     /// Use EDNS Client Subnet to locate clients.
     pub ecs: bool,
     /// Watch the zones, GeoIP and config directories and reload on a change.
@@ -105,6 +108,7 @@ impl Default for Config {
             transport: TransportKind::Geosteer,
             geoip: crate::geo::databases_in(Path::new("geodata")),
             overrides: PathBuf::from("overrides.toml"),
+            feed: None,
             ecs: true,
             watch: true,
             check_interval: Duration::from_secs(30),
@@ -320,6 +324,7 @@ impl Config {
             Some(o) => base.join(o),
             None => overrides_beside(&c.zones),
         };
+        c.feed = spec.feed.as_ref().map(|f| base.join(f));
         if let Some(w) = spec.reload.watch {
             c.watch = w;
         }

@@ -201,3 +201,51 @@ fn mistakes_change_nothing() {
     assert_eq!(code, 1);
     assert!(err.contains("fix the overrides file first"), "{err}");
 }
+
+/// The external feed: another system writes member states or weight factors; the server follows
+/// within a second, overrides still win, a broken feed changes nothing.
+#[test]
+fn an_external_feed_marks_members_and_sheds_load() {
+    let s = Setup::new("ovr-feed");
+    let cfg = s.dir.join("geosteer.toml");
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str("feed = \"feed.toml\"\n");
+    std::fs::write(&cfg, text).unwrap();
+    let feed = s.dir.join("feed.toml");
+    let write = |t: &str| {
+        let tmp = s.dir.join(".feed.toml.tmp");
+        std::fs::write(&tmp, t).unwrap();
+        std::fs::rename(&tmp, &feed).unwrap();
+    };
+    write("\"198.51.100.10\" = \"down\"\n");
+    let (code, body) = http(s.server.http().unwrap(), "POST", "/reload");
+    assert_eq!(code, 200, "{body}");
+    uk_gets(
+        &s,
+        &["198.51.100.11"],
+        Instant::now(),
+        Duration::from_secs(1),
+    );
+    let (_, status) = http(s.server.http().unwrap(), "GET", "/status");
+    assert!(
+        status.contains("\"member\":\"198.51.100.10\",\"up\":false,\"decided_by\":\"feed down\""),
+        "{status}"
+    );
+    // a weight factor of 0 for the datacenter: its traffic moves on, like a drain
+    write("\"web/ams\" = 0\n");
+    let t = Instant::now();
+    uk_gets(&s, &IAD, t, Duration::from_secs(1));
+    // an override beats the feed
+    let (code, _, err) = s.run(&["up", "web/ams"]);
+    assert_eq!(code, 0, "{err}");
+    uk_gets(&s, &AMS, Instant::now(), Duration::from_secs(1));
+    // a broken feed: reported, nothing changes
+    write("\"web/ams\" = 7\n");
+    let (code, body) = http(s.server.http().unwrap(), "POST", "/reload");
+    assert_eq!(code, 422, "{body}");
+    assert!(
+        body.contains("feed.toml:1: weight 7 is not from 0 to 1"),
+        "{body}"
+    );
+    assert_eq!(s.uk(), AMS);
+}

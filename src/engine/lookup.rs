@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use crate::geo::{Geo, Location};
 use crate::health::HealthMap;
-use crate::model::overrides::{Overlay, OverrideState};
+use crate::model::overrides::{FeedState, Overlay, OverrideState};
 use crate::model::pool::MAX_ANSWERS;
 use crate::model::{Family, Node, PoolKind, RRset, Rdata, Zone, ZoneSet};
 use crate::select::{self, Client, Health, Outcome, Trace, trace};
@@ -279,9 +279,29 @@ impl Health for MemberHealth<'_> {
         let Some(m) = Self::member(pool, dc, family, member) else {
             return false;
         };
-        match self.overlay.of(self.zone, m.id) {
-            Some(o) => o.state == OverrideState::Up,
+        if let Some(o) = self.overlay.of(self.zone, m.id) {
+            return o.state == OverrideState::Up;
+        }
+        // the external feed stands in for the member's checks
+        match self.overlay.feed_of(self.zone, m.id).map(|f| f.state) {
+            Some(FeedState::Up) => true,
+            Some(FeedState::Down) => false,
+            Some(FeedState::Weight(w)) => w > 0.0,
             None => self.checks.is_none_or(|c| c.up(self.zone, m.id)),
+        }
+    }
+
+    #[inline]
+    fn factor(&self, pool: &crate::model::Pool, dc: usize, family: Family, member: usize) -> f64 {
+        let Some(m) = Self::member(pool, dc, family, member) else {
+            return 1.0;
+        };
+        if self.overlay.of(self.zone, m.id).is_some() {
+            return 1.0;
+        }
+        match self.overlay.feed_of(self.zone, m.id).map(|f| f.state) {
+            Some(FeedState::Weight(w)) => w,
+            _ => 1.0,
         }
     }
 
@@ -307,6 +327,14 @@ impl Health for MemberHealth<'_> {
                 "{} by override {}{until}{reason}",
                 o.state.as_str(),
                 o.target
+            ));
+        }
+        if let Some(f) = self.overlay.feed_of(self.zone, m.id) {
+            return Some(format!(
+                "{} by the feed ({}:{})",
+                f.state,
+                f.file.display(),
+                f.line
             ));
         }
         let checks = self.checks?;

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::error::{LoadError, Problem, friendly_serde, line_of};
-use crate::model::overrides::{Override, OverrideState, Target};
+use crate::model::overrides::{FeedEntry, FeedState, Override, OverrideState, Target};
 use crate::time::{format_rfc3339, parse_rfc3339};
 
 #[derive(Debug, Deserialize)]
@@ -119,6 +119,76 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<Override>, LoadError> {
     }
 }
 
+/// One value of the feed file.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum FeedValue {
+    Word(String),
+    Number(f64),
+}
+
+/// Reads the external feed: `TARGET = "up" | "down" | WEIGHT` lines (a weight factor from 0 to 1)
+/// written by another system. A missing file is an empty feed.
+pub fn read_feed(path: &Path) -> Result<Vec<FeedEntry>, LoadError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(LoadError::sorted(vec![Problem::new(
+                path,
+                0,
+                format!("cannot read: {e}"),
+            )]));
+        }
+    };
+    let at = |offset: usize| line_of(&text, offset);
+    let table: std::collections::BTreeMap<Spanned<String>, Spanned<FeedValue>> =
+        toml::from_str(&text).map_err(|e| {
+            let line = e.span().map_or(0, |s| at(s.start));
+            let src = text.lines().nth(line.saturating_sub(1)).unwrap_or("");
+            LoadError::sorted(vec![Problem::new(
+                path,
+                line,
+                friendly_serde(e.message(), src),
+            )])
+        })?;
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    let mut entries: Vec<_> = table.into_iter().collect();
+    entries.sort_by_key(|(k, _)| k.span().start);
+    for (k, v) in entries {
+        let line = at(k.span().start);
+        let target = Target::parse(k.get_ref());
+        let state = match v.get_ref() {
+            FeedValue::Word(w) if w == "up" => Ok(FeedState::Up),
+            FeedValue::Word(w) if w == "down" => Ok(FeedState::Down),
+            FeedValue::Number(n) if (0.0..=1.0).contains(n) => Ok(FeedState::Weight(*n)),
+            FeedValue::Word(w) => Err(format!(
+                "'{w}' is not \"up\", \"down\" or a weight from 0 to 1"
+            )),
+            FeedValue::Number(n) => Err(format!("weight {n} is not from 0 to 1")),
+        };
+        match (target, state) {
+            (Ok(target), Ok(state)) => out.push(FeedEntry {
+                target,
+                state,
+                file: path.to_path_buf(),
+                line,
+            }),
+            (t, s) => {
+                for m in [t.err(), s.err()].into_iter().flatten() {
+                    problems.push(Problem::new(path, line, m));
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(LoadError::sorted(problems))
+    }
+}
+
 /// Writes the overrides file atomically: a temporary file beside it, renamed over it.
 pub fn write(path: &Path, overrides: &[Override]) -> std::io::Result<()> {
     let mut text = String::from(
@@ -193,5 +263,23 @@ mod tests {
         .unwrap_err();
         assert!(e.to_string().contains("unknown key 'colour'"), "{e}");
         assert!(read(&dir.join("missing.toml")).unwrap().is_empty());
+        let feed = dir.join("feed.toml");
+        std::fs::write(
+            &feed,
+            "\"192.0.2.10\" = \"down\"\n\"web/ams\" = 0.5\n\"*/sin\" = \"up\"\n",
+        )
+        .unwrap();
+        let f = read_feed(&feed).unwrap();
+        assert_eq!(f.len(), 3);
+        assert_eq!(f[0].target.to_string(), "192.0.2.10");
+        assert_eq!(f[1].state, FeedState::Weight(0.5));
+        assert_eq!((f[2].line, f[2].state), (3, FeedState::Up));
+        std::fs::write(&feed, "\"ams\" = 2\n\"x//y\" = \"up\"\n").unwrap();
+        let e = read_feed(&feed).unwrap_err().to_string();
+        assert!(
+            e.contains("feed.toml:1: weight 2 is not from 0 to 1")
+                && e.contains("feed.toml:2: target 'x//y'"),
+            "{e}"
+        );
     }
 }

@@ -42,8 +42,16 @@ pub struct Target {
 }
 
 impl Target {
-    /// Parses `*/dc`, `dc` (the same), `pool/dc` or `pool/dc/member`.
+    /// Parses `*/dc`, `dc` (the same), `pool/dc`, `pool/dc/member`, or a member's address
+    /// alone (that member in every pool and datacenter).
     pub fn parse(s: &str) -> Result<Target, String> {
+        if let Ok(ip) = s.parse::<std::net::IpAddr>() {
+            return Ok(Target {
+                pool: None,
+                dc: "*".into(),
+                member: Some(ip.to_string()),
+            });
+        }
         let parts: Vec<&str> = s.split('/').collect();
         let bad = || {
             format!(
@@ -77,6 +85,9 @@ impl Target {
 
 impl std::fmt::Display for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let (None, "*", Some(m)) = (&self.pool, self.dc.as_str(), &self.member) {
+            return f.write_str(m);
+        }
         write!(f, "{}/{}", self.pool.as_deref().unwrap_or("*"), self.dc)?;
         if let Some(m) = &self.member {
             write!(f, "/{m}")?;
@@ -97,6 +108,34 @@ pub struct Override {
     pub line: usize,
 }
 
+/// What the external feed says of a member: up, down, or a weight factor for load shedding.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FeedState {
+    Up,
+    Down,
+    /// 0 to 1: the member's weight is multiplied by it (0: no traffic).
+    Weight(f64),
+}
+
+impl std::fmt::Display for FeedState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FeedState::Up => f.write_str("up"),
+            FeedState::Down => f.write_str("down"),
+            FeedState::Weight(w) => write!(f, "weight × {w}"),
+        }
+    }
+}
+
+/// One line of the feed file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedEntry {
+    pub target: Target,
+    pub state: FeedState,
+    pub file: PathBuf,
+    pub line: usize,
+}
+
 /// An override in force, with how many members it covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Active {
@@ -112,6 +151,9 @@ pub struct Overlay {
     active: Vec<Active>,
     /// When the next override expires (seconds since the epoch).
     pub next_expiry: Option<i64>,
+    /// Per zone, per member id: the feed's entry (index into `feed_entries`), if any.
+    feed: Vec<Box<[Option<u32>]>>,
+    feed_entries: Vec<FeedEntry>,
 }
 
 impl Overlay {
@@ -141,31 +183,12 @@ impl Overlay {
             };
             let mut count = 0;
             for (zi, z) in zones.zones().iter().enumerate() {
-                for pool in z.pools() {
-                    if o.target.pool.as_ref().is_some_and(|p| *p != pool.name) {
-                        continue;
+                for_members(z, &o.target, |id| {
+                    if let Some(slot) = members.get_mut(zi).and_then(|s| s.get_mut(id as usize)) {
+                        *slot = Some(index);
+                        count += 1;
                     }
-                    for pdc in &pool.dcs {
-                        let Some(dc) = z.datacenters().get(pdc.dc) else {
-                            continue;
-                        };
-                        if dc.name != o.target.dc {
-                            continue;
-                        }
-                        for m in pdc.v4.iter().chain(&pdc.v6).chain(&pdc.names) {
-                            let named = o.target.member.as_ref().is_none_or(|t| {
-                                m.text.trim_end_matches('.').eq_ignore_ascii_case(t)
-                            });
-                            if let (true, Some(slot)) = (
-                                named,
-                                members.get_mut(zi).and_then(|s| s.get_mut(m.id as usize)),
-                            ) {
-                                *slot = Some(index);
-                                count += 1;
-                            }
-                        }
-                    }
-                }
+                });
             }
             if count == 0 {
                 problems.push(Problem::new(
@@ -190,7 +213,64 @@ impl Overlay {
             members,
             active,
             next_expiry,
+            feed: Vec::new(),
+            feed_entries: Vec::new(),
         })
+    }
+
+    /// Adds the external feed's entries (the last naming a member wins). An entry that names
+    /// no member is an error, as for overrides.
+    pub fn with_feed(
+        mut self,
+        zones: &ZoneSet,
+        entries: Vec<FeedEntry>,
+    ) -> Result<Overlay, Vec<Problem>> {
+        let mut feed: Vec<Box<[Option<u32>]>> = zones
+            .zones()
+            .iter()
+            .map(|z| vec![None; member_count(z.pools())].into_boxed_slice())
+            .collect();
+        let mut problems = Vec::new();
+        for (index, e) in entries.iter().enumerate() {
+            let index = u32::try_from(index).unwrap_or(u32::MAX);
+            let mut count = 0;
+            for (zi, z) in zones.zones().iter().enumerate() {
+                for_members(z, &e.target, |id| {
+                    if let Some(slot) = feed.get_mut(zi).and_then(|s| s.get_mut(id as usize)) {
+                        *slot = Some(index);
+                        count += 1;
+                    }
+                });
+            }
+            if count == 0 {
+                problems.push(Problem::new(
+                    &e.file,
+                    e.line,
+                    format!(
+                        "the feed entry for {} names no member of any pool",
+                        e.target
+                    ),
+                ));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        self.feed = feed;
+        self.feed_entries = entries;
+        Ok(self)
+    }
+
+    /// The feed's entry for a member of the zone at `zone`, if any.
+    #[inline]
+    pub fn feed_of(&self, zone: usize, member: u32) -> Option<&FeedEntry> {
+        let i = (*self.feed.get(zone)?.get(member as usize)?)?;
+        self.feed_entries.get(i as usize)
+    }
+
+    /// The feed's entries.
+    pub fn feed(&self) -> &[FeedEntry] {
+        &self.feed_entries
     }
 
     /// The override in force for a member of the zone at `zone` (its position), if any.
@@ -203,6 +283,32 @@ impl Overlay {
     /// The overrides in force, in file order.
     pub fn active(&self) -> &[Active] {
         &self.active
+    }
+}
+
+/// Calls `f` with the id of every member of `zone` that `target` names.
+fn for_members(zone: &crate::model::Zone, target: &Target, mut f: impl FnMut(u32)) {
+    for pool in zone.pools() {
+        if target.pool.as_ref().is_some_and(|p| *p != pool.name) {
+            continue;
+        }
+        for pdc in &pool.dcs {
+            let Some(dc) = zone.datacenters().get(pdc.dc) else {
+                continue;
+            };
+            if target.dc != "*" && dc.name != target.dc {
+                continue;
+            }
+            for m in pdc.v4.iter().chain(&pdc.v6).chain(&pdc.names) {
+                if target
+                    .member
+                    .as_ref()
+                    .is_none_or(|t| m.text.trim_end_matches('.').eq_ignore_ascii_case(t))
+                {
+                    f(m.id);
+                }
+            }
+        }
     }
 }
 

@@ -48,6 +48,7 @@ impl Fingerprint {
         }
         paths.extend(config.geoip.iter().cloned());
         paths.push(config.overrides.clone());
+        paths.extend(config.feed.iter().cloned());
         let mut files = BTreeMap::new();
         for p in paths {
             let h = match std::fs::read(&p) {

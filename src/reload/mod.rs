@@ -384,9 +384,14 @@ pub fn load(
         None => open_geo(&config.geoip).map(Arc::new),
     };
     let overrides = crate::load::overrides::read(&config.overrides);
-    match (zones, geo, overrides) {
-        (Ok(zones), Ok(geo), Ok(overrides)) => {
+    let feed = match &config.feed {
+        Some(f) => crate::load::overrides::read_feed(f),
+        None => Ok(Vec::new()),
+    };
+    match (zones, geo, overrides, feed) {
+        (Ok(zones), Ok(geo), Ok(overrides), Ok(feed)) => {
             let overlay = Overlay::resolve(&zones, &overrides, crate::time::now_unix())
+                .and_then(|o| o.with_feed(&zones, feed))
                 .map_err(LoadError::sorted)?;
             Ok(Loaded {
                 zones,
@@ -394,10 +399,11 @@ pub fn load(
                 overlay,
             })
         }
-        (z, g, o) => {
+        (z, g, o, f) => {
             let mut problems = z.err().map(|e| e.problems).unwrap_or_default();
             problems.extend(g.err().map(|e| e.problems).unwrap_or_default());
             problems.extend(o.err().map(|e| e.problems).unwrap_or_default());
+            problems.extend(f.err().map(|e| e.problems).unwrap_or_default());
             Err(LoadError::sorted(problems))
         }
     }

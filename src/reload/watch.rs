@@ -40,6 +40,9 @@ pub fn directories(config: &Config) -> Vec<PathBuf> {
         dirs.insert(parent(f));
     }
     dirs.insert(parent(&config.overrides));
+    if let Some(f) = &config.feed {
+        dirs.insert(parent(f));
+    }
     dirs.into_iter().collect()
 }
 

@@ -33,8 +33,12 @@ pub(super) fn pick<'p, H: Health>(
             }
             continue;
         }
+        let weight = m.weight * health.factor(pool, dc, family, mi);
+        if weight <= 0.0 {
+            continue;
+        }
         up_count += 1;
-        let s = score(client.key, pool.seed, m.key, m.weight);
+        let s = score(client.key, pool.seed, m.key, weight);
         // insert into the sorted top-k
         if top.last().is_some_and(|l| s > l.0) {
             let mut j = k - 1;

@@ -54,6 +54,12 @@ pub trait Health {
     /// Whether a member (by position in its datacenter's list of that family) may be answered.
     fn up(&self, pool: &Pool, dc: usize, family: Family, member: usize) -> bool;
 
+    /// The factor (0 to 1) the member's weight is multiplied by: load shedding by the external
+    /// feed. 1 unless something says otherwise.
+    fn factor(&self, _pool: &Pool, _dc: usize, _family: Family, _member: usize) -> f64 {
+        1.0
+    }
+
     /// Why a member is in the state it is, for traces (`drain by override */ams: …`).
     fn why(&self, _pool: &Pool, _dc: usize, _family: Family, _member: usize) -> Option<String> {
         None

@@ -497,3 +497,52 @@ fn only_the_clients_of_a_down_member_move() {
         "{served_by_down} of 10,000 on the down member"
     );
 }
+
+/// A weight factor (the external feed's load shedding) moves traffic in proportion.
+#[test]
+fn a_weight_factor_sheds_load() {
+    struct Half;
+    impl Health for Half {
+        fn up(&self, _: &Pool, _: usize, _: Family, _: usize) -> bool {
+            true
+        }
+        fn factor(&self, pool: &Pool, dc: usize, family: Family, member: usize) -> f64 {
+            if pool.dcs[dc].members(family)[member].text == "192.0.2.101" {
+                0.25
+            } else {
+                1.0
+            }
+        }
+    }
+    let z = zones();
+    let a = Ask { zones: &z };
+    let p = a.pool("four");
+    let zone = &z.zones()[0];
+    let l = Location::default();
+    let mut x: u64 = 0x5151;
+    let mut first = 0;
+    for _ in 0..20_000 {
+        x = mix(x);
+        let addr = IpAddr::V4(((x >> 32) as u32).into());
+        let c = Client {
+            addr,
+            loc: &l,
+            key: client_key(addr),
+        };
+        let d = select(
+            p,
+            zone.pools(),
+            zone.datacenters(),
+            Family::V4,
+            &c,
+            &Half,
+            None,
+        );
+        if d.picks().next().unwrap().text == "192.0.2.101" {
+            first += 1;
+        }
+    }
+    // weights 0.25 : 1 : 1 : 1 → 0.25 / 3.25 ≈ 7.7 %
+    let share = f64::from(first) / 20_000.0;
+    assert!((share - 0.25 / 3.25).abs() < 0.015, "{share}");
+}

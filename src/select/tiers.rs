@@ -46,7 +46,7 @@ fn available<H: Health>(pool: &Pool, dc: usize, family: Family, health: &H) -> b
     for (m, member) in members.iter().enumerate() {
         total += member.weight;
         if health.up(pool, dc, family, m) {
-            up += member.weight;
+            up += member.weight * health.factor(pool, dc, family, m);
         }
     }
     up > 0.0 && up >= pool.min_healthy * total

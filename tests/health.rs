@@ -112,6 +112,14 @@ names = ["sf"]
 check = "web"
 on_all_down = "servfail"
 members = {{ a = ["127.0.0.1"] }}
+[pools.fb]
+names = ["fb"]
+check = "web"
+on_all_down = {{ pool = "spare" }}
+members = {{ a = ["127.0.0.1"] }}
+[pools.spare]
+names = ["spare"]
+members = {{ b = ["127.0.0.2"] }}
 "#
     )
 }
@@ -182,6 +190,7 @@ fn a_failing_member_leaves_and_comes_back() {
     // the other pools of that member: nodata and servfail
     until(addr, "nd.hc.test", "NODATA", bound(2));
     until(addr, "sf.hc.test", "Server Failure", bound(2));
+    until(addr, "fb.hc.test", "127.0.0.2", bound(2));
     let (_, status) = http(s.server.http().unwrap(), "GET", "/status");
     assert!(
         status.contains("\"member\":\"127.0.0.1\",\"up\":false,\"decided_by\":\"check\""),
@@ -483,4 +492,43 @@ members = {{ b = ["127.0.0.2"] }}
         (st.contains("\"member\":\"127.0.0.1\",\"up\":false") && st.contains("status 503"))
             .then_some(())
     });
+}
+
+/// A TCP check: a listener that accepts is up; once it is gone, the member is down.
+#[test]
+fn tcp_checks_follow_a_listener() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let stop = Arc::new(AtomicBool::new(false));
+    let st = stop.clone();
+    l.set_nonblocking(true).unwrap();
+    let th = std::thread::spawn(move || {
+        while !st.load(Ordering::SeqCst) {
+            let _ = l.accept();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // the listener is dropped here: connections are refused from now on
+    });
+    let _b = Target::start_on("127.0.0.2", port);
+    let dir = tempdir("health-tcp");
+    let zones = dir.join("zones");
+    std::fs::create_dir_all(&zones).unwrap();
+    std::fs::write(zones.join("hc.test.zone"), ZONE).unwrap();
+    std::fs::write(
+        zones.join("hc.test.pools.toml"),
+        format!(
+            "version = 1\n[datacenters]\na = {{}}\nb = {{}}\n[checks.port]\ntype = \"tcp\"\nport = {port}\ninterval = \"200ms\"\ntimeout = \"150ms\"\nrise = 2\nfall = 2\njitter = \"0%\"\n[pools.web]\nnames = [\"www\"]\ncheck = \"port\"\nmembers = {{ a = [\"127.0.0.1\"], b = [\"127.0.0.2\"] }}\nroute = {{ default = [\"a\", \"b\"] }}\n"
+        ),
+    )
+    .unwrap();
+    let s = Server::start(&["--zones", zones.to_str().unwrap()]);
+    until(s.addr, "www.hc.test", "127.0.0.1", bound(2));
+    stop.store(true, Ordering::SeqCst);
+    th.join().unwrap();
+    until(
+        s.addr,
+        "www.hc.test",
+        "127.0.0.2",
+        bound(2) + Duration::from_millis(200),
+    );
 }

@@ -205,3 +205,65 @@ async fn dns(target: SocketAddr, name: &[u8], qtype: u16) -> Result<(), String> 
         };
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    fn dns_check(port: u16) -> Check {
+        Check {
+            name: "ns".into(),
+            probe: Probe::Dns {
+                name: b"\x07example\x00".to_vec(),
+                qtype: 6,
+            },
+            port,
+            interval_ms: 1000,
+            timeout_ms: 500,
+            rise: 1,
+            fall: 1,
+            jitter_pct: 0,
+            initial_up: true,
+        }
+    }
+
+    /// A name server that answers every query with `rcode`.
+    async fn responder(rcode: u8) -> u16 {
+        let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let port = sock.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 512];
+            while let Ok((n, from)) = sock.recv_from(&mut buf).await {
+                let mut r = buf[..n].to_vec();
+                r[2] |= 0x80;
+                r[3] = (r[3] & 0xf0) | rcode;
+                let _ = sock.send_to(&r, from).await;
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn a_dns_check_wants_noerror() {
+        let ok = responder(0).await;
+        let refused = responder(5).await;
+        let local = IpAddr::from([127, 0, 0, 1]);
+        let p = Prober::new(&dns_check(ok));
+        assert_eq!(p.once(&dns_check(ok), local).await, Ok(()));
+        let e = p.once(&dns_check(refused), local).await.unwrap_err();
+        assert!(e.contains("rcode 5"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_tcp_check_wants_a_connection() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let mut c = dns_check(port);
+        c.probe = Probe::Tcp;
+        let local = IpAddr::from([127, 0, 0, 1]);
+        assert_eq!(Prober::new(&c).once(&c, local).await, Ok(()));
+        drop(l);
+        assert!(Prober::new(&c).once(&c, local).await.is_err());
+    }
+}

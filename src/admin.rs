@@ -212,6 +212,61 @@ pub fn status_json(state: &State, reload: &Handle) -> String {
     )
 }
 
+/// `client=IP&ecs=CIDR&name=NAME&type=TYPE` (type defaults to A, ecs is optional).
+fn explain_question(query: &str) -> Result<crate::explain::Question, String> {
+    let mut client = None;
+    let (mut ecs, mut name, mut qtype) = (None, None, "A".to_string());
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = percent_decode(v);
+        match k {
+            "client" => client = Some(v),
+            "ecs" => ecs = Some(v),
+            "name" => name = Some(v),
+            "type" => qtype = v,
+            other => {
+                return Err(format!(
+                    "unknown parameter '{other}' (client, ecs, name, type)"
+                ));
+            }
+        }
+    }
+    let client = client.ok_or("client=IP is missing")?;
+    let client: std::net::IpAddr = client
+        .parse()
+        .map_err(|_| format!("'{client}' is not an address"))?;
+    let name = name.ok_or("name=NAME is missing")?;
+    crate::explain::Question::parse(client, ecs.as_deref(), &name, &qtype)
+}
+
+/// `%2F` → `/`, `+` → space.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        let hex = b
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (c, hex) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            _ => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Reloading changes what a server answers: only someone on the machine may ask.
 fn reload_allowed(peer: std::net::SocketAddr) -> bool {
     peer.ip().to_canonical().is_loopback()
@@ -239,11 +294,19 @@ async fn handle(
     let head = String::from_utf8_lossy(&buf[..n]);
     let mut words = head.split_whitespace();
     let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
-    let path = path.split('?').next().unwrap_or("");
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
     let (code, ctype, body) = match (method, path) {
         ("GET", "/livez") => ("200 OK", "text/plain", "ok\n".to_string()),
         ("GET", "/readyz") => ("200 OK", "text/plain", "ready\n".to_string()),
         ("GET", "/status") => ("200 OK", "application/json", status_json(state, reload)),
+        ("GET", "/explain") => match explain_question(query) {
+            Ok(q) => (
+                "200 OK",
+                "text/plain; charset=utf-8",
+                crate::explain::explain(&state.load(), &q),
+            ),
+            Err(m) => ("400 Bad Request", "text/plain", format!("{m}\n")),
+        },
         ("POST", "/reload") if !reload_allowed(peer) => (
             "403 Forbidden",
             "text/plain",

@@ -8,12 +8,21 @@ use std::time::Duration;
 
 /// Sends `POST path` to `addr` (`host:port`) and returns the status code and the body.
 pub fn post(addr: &str, path: &str) -> io::Result<(u16, String)> {
+    request(addr, "POST", path)
+}
+
+/// Sends `GET path` to `addr` and returns the status code and the body.
+pub fn get(addr: &str, path: &str) -> io::Result<(u16, String)> {
+    request(addr, "GET", path)
+}
+
+fn request(addr: &str, method: &str, path: &str) -> io::Result<(u16, String)> {
     let mut s = TcpStream::connect(addr)?;
     // a reload of a very large zone takes a while; the server answers when it is done
     s.set_read_timeout(Some(Duration::from_secs(300)))?;
     write!(
         s,
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )?;
     let mut resp = String::new();
     s.read_to_string(&mut resp)?;

@@ -26,6 +26,58 @@ pub struct Question {
     pub ecs: Option<(IpAddr, u8)>,
 }
 
+impl Question {
+    /// Reads a question as the command line and `/explain` give it: a client address, an
+    /// optional `ADDRESS/PREFIX` subnet (host bits allowed, as dig allows them), a name and a
+    /// type.
+    pub fn parse(
+        client: std::net::IpAddr,
+        ecs: Option<&str>,
+        name: &str,
+        qtype: &str,
+    ) -> Result<Question, String> {
+        use std::str::FromStr;
+        let name = hickory_proto::rr::Name::from_str(name)
+            .map(|mut n| {
+                n.set_fqdn(true);
+                n
+            })
+            .map_err(|e| format!("'{name}' is not a domain name: {e}"))?;
+        let qtype = hickory_proto::rr::RecordType::from_str(&qtype.to_ascii_uppercase())
+            .map_err(|_| format!("'{qtype}' is not a record type"))?;
+        let ecs = match ecs {
+            None => None,
+            Some(s) => {
+                let net = crate::net::Net::parse(s).or_else(|_| {
+                    // accept host bits in a subnet given on the command line, as dig does
+                    let (a, l) = s
+                        .split_once('/')
+                        .ok_or(format!("'{s}' is not ADDRESS/PREFIX"))?;
+                    let addr: std::net::IpAddr =
+                        a.parse().map_err(|_| format!("'{a}' is not an address"))?;
+                    let len: u8 = l
+                        .parse()
+                        .map_err(|_| format!("'{l}' is not a prefix length"))?;
+                    if len > crate::net::family_bits(addr) {
+                        return Err(format!("'{s}': prefix too long"));
+                    }
+                    Ok(crate::net::Net {
+                        addr: crate::net::mask(addr, len),
+                        len,
+                    })
+                })?;
+                Some((net.addr, net.len))
+            }
+        };
+        Ok(Question {
+            name,
+            qtype,
+            client,
+            ecs,
+        })
+    }
+}
+
 /// What the engine did with a question: its trace and its response.
 #[derive(Debug)]
 pub struct Explained {

@@ -92,6 +92,10 @@ enum Command {
         /// An EDNS Client Subnet the resolver sends, as ADDRESS/PREFIX
         #[arg(long)]
         ecs: Option<String>,
+        /// Ask the running server (its HTTP endpoint, host:port) instead of reading the files:
+        /// the live configuration, health checks and overrides
+        #[arg(long)]
+        server: Option<String>,
         /// The name asked for
         name: String,
         /// The type asked for (default A)
@@ -175,53 +179,6 @@ fn load_config(common: &Common, flags: Overrides) -> Result<Config, ExitCode> {
     })
 }
 
-fn explain_question(
-    client: std::net::IpAddr,
-    ecs: Option<&str>,
-    name: &str,
-    qtype: &str,
-) -> Result<geosteer::explain::Question, String> {
-    use std::str::FromStr;
-    let name = hickory_proto::rr::Name::from_str(name)
-        .map(|mut n| {
-            n.set_fqdn(true);
-            n
-        })
-        .map_err(|e| format!("'{name}' is not a domain name: {e}"))?;
-    let qtype = hickory_proto::rr::RecordType::from_str(&qtype.to_ascii_uppercase())
-        .map_err(|_| format!("'{qtype}' is not a record type"))?;
-    let ecs = match ecs {
-        None => None,
-        Some(s) => {
-            let net = geosteer::net::Net::parse(s).or_else(|_| {
-                // accept host bits in a subnet given on the command line, as dig does
-                let (a, l) = s
-                    .split_once('/')
-                    .ok_or(format!("'{s}' is not ADDRESS/PREFIX"))?;
-                let addr: std::net::IpAddr =
-                    a.parse().map_err(|_| format!("'{a}' is not an address"))?;
-                let len: u8 = l
-                    .parse()
-                    .map_err(|_| format!("'{l}' is not a prefix length"))?;
-                if len > geosteer::net::family_bits(addr) {
-                    return Err(format!("'{s}': prefix too long"));
-                }
-                Ok(geosteer::net::Net {
-                    addr: geosteer::net::mask(addr, len),
-                    len,
-                })
-            })?;
-            Some((net.addr, net.len))
-        }
-    };
-    Ok(geosteer::explain::Question {
-        name,
-        qtype,
-        client,
-        ecs,
-    })
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -296,12 +253,17 @@ fn main() -> ExitCode {
             ecs,
             name,
             qtype,
+            server,
         } => {
+            if let Some(addr) = server {
+                return explain_remote(&addr, client, ecs.as_deref(), &name, &qtype);
+            }
             let config = match load_config(&common, Overrides::default()) {
                 Ok(c) => c,
                 Err(code) => return code,
             };
-            let q = match explain_question(client, ecs.as_deref(), &name, &qtype) {
+            let q = match geosteer::explain::Question::parse(client, ecs.as_deref(), &name, &qtype)
+            {
                 Ok(q) => q,
                 Err(m) => {
                     eprintln!("{m}");
@@ -552,4 +514,36 @@ fn list_overrides(common: &Common) -> ExitCode {
         );
     }
     ExitCode::SUCCESS
+}
+
+/// `geosteer explain --server`: the running server's answer and reasons, from its `/explain`.
+fn explain_remote(
+    addr: &str,
+    client: std::net::IpAddr,
+    ecs: Option<&str>,
+    name: &str,
+    qtype: &str,
+) -> ExitCode {
+    let addr = addr
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let mut path = format!("/explain?client={client}&name={name}&type={qtype}");
+    if let Some(e) = ecs {
+        path.push_str(&format!("&ecs={}", e.replace('/', "%2F")));
+    }
+    match geosteer::admin_client::get(&addr, &path) {
+        Ok((200, body)) => {
+            print!("{body}");
+            ExitCode::SUCCESS
+        }
+        Ok((code, body)) => {
+            eprint!("the server refused (HTTP {code}): {body}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("cannot reach the server's HTTP endpoint at {addr}: {e}");
+            ExitCode::from(1)
+        }
+    }
 }

@@ -197,6 +197,23 @@ fn a_failing_member_leaves_and_comes_back() {
         "{status}"
     );
     assert!(status.contains("status 503"), "{status}");
+    // the live explain says which member is out, since when and why
+    let endpoint = s.server.http().unwrap().to_string();
+    let (code, out, err) = geosteer(&[
+        "explain",
+        "--server",
+        &endpoint,
+        "--client",
+        "127.0.0.1",
+        "www.hc.test",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("127.0.0.1 (down by check web → 127.0.0.1:"),
+        "{out}"
+    );
+    assert!(out.contains("status 503, expected [200]"), "{out}");
+    assert!(out.contains("datacenter: b"), "{out}");
     // 200 again: back after rise successes
     a.status.store(200, Ordering::SeqCst);
     let took = until(

@@ -89,30 +89,20 @@ fn member_json(
     m: &crate::model::Member,
 ) -> String {
     let zone = z.position();
-    let ovr = snap.overlay.of(zone, m.id);
-    let slot = snap.health.slot(zone, m.id);
-    let detail = snap
-        .health
-        .table
-        .detail(slot)
-        .filter(|_| slot != crate::health::UNCHECKED);
-    let feed = snap.overlay.feed_of(zone, m.id);
-    let (up, by) = match (ovr, feed, &detail) {
-        (Some(o), _, _) => (
-            o.state == crate::model::overrides::OverrideState::Up,
-            format!("override {} {}", o.target, o.state.as_str()),
-        ),
-        (None, Some(f), _) => (
-            !matches!(
-                f.state,
-                crate::model::overrides::FeedState::Down
-                    | crate::model::overrides::FeedState::Weight(0.0)
-            ),
-            format!("feed {}", f.state),
-        ),
-        (None, None, Some(d)) => (d.up, "check".to_string()),
-        (None, None, None) => (true, "no check".to_string()),
+    let (up, _, decider) = crate::health::state(&snap.overlay, Some(&snap.health), zone, m.id);
+    let by = match decider {
+        crate::health::Decider::Override(o) => {
+            format!("override {} {}", o.target, o.state.as_str())
+        }
+        crate::health::Decider::Feed(f) => format!("feed {}", f.state),
+        crate::health::Decider::Check(_) => "check".to_string(),
+        crate::health::Decider::Nothing => "no check".to_string(),
     };
+    // a drained member is still checked: show its check whatever decides
+    let slot = snap.health.slot(zone, m.id);
+    let detail = (slot != crate::health::UNCHECKED)
+        .then(|| snap.health.table.detail(slot))
+        .flatten();
     let check = match detail {
         None => "null".to_string(),
         Some(d) => format!(

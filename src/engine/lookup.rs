@@ -5,8 +5,9 @@
 use std::net::IpAddr;
 
 use crate::geo::{Geo, Location};
+use crate::health::Decider;
 use crate::health::HealthMap;
-use crate::model::overrides::{FeedState, Overlay, OverrideState};
+use crate::model::overrides::Overlay;
 use crate::model::pool::MAX_ANSWERS;
 use crate::model::{Family, Node, PoolKind, RRset, Rdata, Zone, ZoneSet};
 use crate::select::{self, Client, Health, Outcome, Trace, trace};
@@ -273,36 +274,34 @@ impl MemberHealth<'_> {
     }
 }
 
+impl MemberHealth<'_> {
+    #[inline]
+    fn state(
+        &self,
+        pool: &crate::model::Pool,
+        dc: usize,
+        family: Family,
+        member: usize,
+    ) -> Option<(bool, f64, Decider<'_>)> {
+        let m = Self::member(pool, dc, family, member)?;
+        Some(crate::health::state(
+            self.overlay,
+            self.checks,
+            self.zone,
+            m.id,
+        ))
+    }
+}
+
 impl Health for MemberHealth<'_> {
     #[inline]
     fn up(&self, pool: &crate::model::Pool, dc: usize, family: Family, member: usize) -> bool {
-        let Some(m) = Self::member(pool, dc, family, member) else {
-            return false;
-        };
-        if let Some(o) = self.overlay.of(self.zone, m.id) {
-            return o.state == OverrideState::Up;
-        }
-        // the external feed stands in for the member's checks
-        match self.overlay.feed_of(self.zone, m.id).map(|f| f.state) {
-            Some(FeedState::Up) => true,
-            Some(FeedState::Down) => false,
-            Some(FeedState::Weight(w)) => w > 0.0,
-            None => self.checks.is_none_or(|c| c.up(self.zone, m.id)),
-        }
+        self.state(pool, dc, family, member).is_some_and(|s| s.0)
     }
 
     #[inline]
     fn factor(&self, pool: &crate::model::Pool, dc: usize, family: Family, member: usize) -> f64 {
-        let Some(m) = Self::member(pool, dc, family, member) else {
-            return 1.0;
-        };
-        if self.overlay.of(self.zone, m.id).is_some() {
-            return 1.0;
-        }
-        match self.overlay.feed_of(self.zone, m.id).map(|f| f.state) {
-            Some(FeedState::Weight(w)) => w,
-            _ => 1.0,
-        }
+        self.state(pool, dc, family, member).map_or(1.0, |s| s.1)
     }
 
     fn why(
@@ -312,40 +311,41 @@ impl Health for MemberHealth<'_> {
         family: Family,
         member: usize,
     ) -> Option<String> {
-        let m = Self::member(pool, dc, family, member)?;
-        if let Some(o) = self.overlay.of(self.zone, m.id) {
-            let until = o
-                .until
-                .map(|u| format!(" until {}", crate::time::format_rfc3339(u)))
-                .unwrap_or_default();
-            let reason = if o.reason.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", o.reason)
-            };
-            return Some(format!(
-                "{} by override {}{until}{reason}",
-                o.state.as_str(),
-                o.target
-            ));
-        }
-        if let Some(f) = self.overlay.feed_of(self.zone, m.id) {
-            return Some(format!(
+        match self.state(pool, dc, family, member)?.2 {
+            Decider::Override(o) => {
+                let until = o
+                    .until
+                    .map(|u| format!(" until {}", crate::time::format_rfc3339(u)))
+                    .unwrap_or_default();
+                let reason = if o.reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", o.reason)
+                };
+                Some(format!(
+                    "{} by override {}{until}{reason}",
+                    o.state.as_str(),
+                    o.target
+                ))
+            }
+            Decider::Feed(f) => Some(format!(
                 "{} by the feed ({}:{})",
                 f.state,
                 f.file.display(),
                 f.line
-            ));
+            )),
+            Decider::Check(slot) => {
+                let d = self.checks?.table.detail(slot)?;
+                Some(format!(
+                    "{} by check {} since {}: {}",
+                    if d.up { "up" } else { "down" },
+                    d.target,
+                    crate::time::format_rfc3339(d.since_unix),
+                    d.reason
+                ))
+            }
+            Decider::Nothing => None,
         }
-        let checks = self.checks?;
-        let d = checks.table.detail(checks.slot(self.zone, m.id))?;
-        Some(format!(
-            "{} by check {} since {}: {}",
-            if d.up { "up" } else { "down" },
-            d.target,
-            crate::time::format_rfc3339(d.since_unix),
-            d.reason
-        ))
     }
 }
 

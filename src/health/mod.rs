@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
+use crate::model::overrides::{FeedEntry, FeedState, Overlay, Override, OverrideState};
 use crate::model::{Check, Pool, ZoneSet};
 use crate::net::{mix, stable_hash};
 
@@ -418,5 +419,45 @@ async fn checker(
         });
         let factor = 1.0 + jitter * (2.0 * spread(&check, addr, round) - 1.0);
         tokio::time::sleep(Duration::from_millis((interval * factor) as u64)).await;
+    }
+}
+
+/// What decides a member's state.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Decider<'a> {
+    Override(&'a Override),
+    Feed(&'a FeedEntry),
+    /// Its health check, in this slot of the table.
+    Check(u32),
+    /// Nothing: the member is up.
+    Nothing,
+}
+
+/// A member's effective state: whether it may be answered, the factor its weight is multiplied
+/// by, and what decided. The one place the precedence is written: an override in force, else the
+/// external feed, else the health check, else up.
+#[inline]
+pub fn state<'a>(
+    overlay: &'a Overlay,
+    checks: Option<&HealthMap>,
+    zone: usize,
+    member: u32,
+) -> (bool, f64, Decider<'a>) {
+    if let Some(o) = overlay.of(zone, member) {
+        return (o.state == OverrideState::Up, 1.0, Decider::Override(o));
+    }
+    if let Some(f) = overlay.feed_of(zone, member) {
+        return match f.state {
+            FeedState::Up => (true, 1.0, Decider::Feed(f)),
+            FeedState::Down => (false, 1.0, Decider::Feed(f)),
+            FeedState::Weight(w) => (w > 0.0, w, Decider::Feed(f)),
+        };
+    }
+    match checks.map(|c| c.slot(zone, member)) {
+        Some(slot) if slot != UNCHECKED => {
+            let up = checks.is_none_or(|c| c.table.up(slot));
+            (up, 1.0, Decider::Check(slot))
+        }
+        _ => (true, 1.0, Decider::Nothing),
     }
 }

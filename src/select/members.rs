@@ -22,15 +22,8 @@ pub(super) fn pick<'p, H: Health>(
     let k = pool.max_answers.clamp(1, MAX_ANSWERS);
     let top = best.get_mut(..k).unwrap_or_default();
     let mut up_count = 0;
-    let mut out_of_service = Vec::new();
     for (mi, m) in members.iter().enumerate() {
         if !health.up(pool, dc, family, mi) {
-            if trace.is_some() {
-                let why = health
-                    .why(pool, dc, family, mi)
-                    .unwrap_or_else(|| "down".into());
-                out_of_service.push(format!("{} ({why})", m.text));
-            }
             continue;
         }
         let weight = m.weight * health.factor(pool, dc, family, mi);
@@ -68,8 +61,11 @@ pub(super) fn pick<'p, H: Health>(
             list.join(", ")
         );
     }
-    if !out_of_service.is_empty() {
-        trace!(trace, "not answered: {}", out_of_service.join(", "));
+    if trace.is_some() {
+        let out = super::tiers::out_of_service(pool, dc, family, health);
+        if !out.is_empty() {
+            trace!(trace, "not answered{out}");
+        }
     }
     up_count > k
 }

@@ -53,7 +53,12 @@ fn available<H: Health>(pool: &Pool, dc: usize, family: Family, health: &H) -> b
 }
 
 /// For traces: the members of a datacenter that are not up, and why.
-fn out_of_service<H: Health>(pool: &Pool, dc: usize, family: Family, health: &H) -> String {
+pub(super) fn out_of_service<H: Health>(
+    pool: &Pool,
+    dc: usize,
+    family: Family,
+    health: &H,
+) -> String {
     let members = pool.dcs.get(dc).map_or(&[][..], |d| d.members(family));
     let list: Vec<String> = members
         .iter()

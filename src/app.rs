@@ -106,6 +106,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         limits: limits(&config),
         overlay,
         health,
+        identity: crate::state::Identity::new(&config.identity, &config.version_txt, config.nsid),
         generation: 0,
     });
     let (reloader, reload) = Reloader::new(config.clone(), state.clone(), geo, checks);

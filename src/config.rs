@@ -25,6 +25,16 @@ struct FileSpec {
     dns: DnsSpec,
     #[serde(default)]
     reload: ReloadSpec,
+    #[serde(default)]
+    identity: IdentitySpec,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IdentitySpec {
+    id: Option<String>,
+    version: Option<String>,
+    nsid: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -80,6 +90,13 @@ pub struct Config {
     /// How often the content of every input is compared with what is served, as a backstop for
     /// missed file events (network filesystems, exhausted inotify watches). Zero: never.
     pub check_interval: Duration,
+    /// The answer to `id.server`/`hostname.bind` CH TXT and the NSID; empty: not answered.
+    /// Default: the host name.
+    pub identity: String,
+    /// The answer to `version.bind` CH TXT; empty: not answered.
+    pub version_txt: String,
+    /// Answer the NSID option (RFC 5001) with `identity`.
+    pub nsid: bool,
     /// The config file this was read from, and the flags over it: what a reload reads again.
     pub file: Option<PathBuf>,
     pub flags: Overrides,
@@ -109,6 +126,9 @@ impl Default for Config {
             geoip: crate::geo::databases_in(Path::new("geodata")),
             overrides: PathBuf::from("overrides.toml"),
             feed: None,
+            identity: host_name(),
+            version_txt: format!("geosteer {}", env!("CARGO_PKG_VERSION")),
+            nsid: true,
             ecs: true,
             watch: true,
             check_interval: Duration::from_secs(30),
@@ -126,6 +146,15 @@ pub struct Overrides {
     pub http: Option<String>,
     pub threads: Option<usize>,
     pub geoip: Vec<PathBuf>,
+}
+
+/// This machine's host name (Linux), or "geosteer".
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "geosteer".into())
 }
 
 /// `overrides.toml` in the directory that holds the zones directory.
@@ -325,6 +354,15 @@ impl Config {
             None => overrides_beside(&c.zones),
         };
         c.feed = spec.feed.as_ref().map(|f| base.join(f));
+        if let Some(id) = spec.identity.id {
+            c.identity = id;
+        }
+        if let Some(v) = spec.identity.version {
+            c.version_txt = v;
+        }
+        if let Some(n) = spec.identity.nsid {
+            c.nsid = n;
+        }
         if let Some(w) = spec.reload.watch {
             c.watch = w;
         }

@@ -282,6 +282,11 @@ fn main() -> ExitCode {
                         limits: geosteer::app::limits(&config),
                         overlay,
                         health: Default::default(),
+                        identity: geosteer::state::Identity::new(
+                            &config.identity,
+                            &config.version_txt,
+                            config.nsid,
+                        ),
                         generation: 0,
                     });
                     print!("{}", geosteer::explain::explain(&state.load(), &q));

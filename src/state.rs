@@ -30,6 +30,39 @@ impl Default for Limits {
     }
 }
 
+/// Who this server is, for anycast fleets: `id.server`/`hostname.bind` and `version.bind` in
+/// class CH, and the NSID option (RFC 5001). Each `None` is switched off.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    /// The TXT RDATA of `id.server` and `hostname.bind` (one character string).
+    pub id_txt: Option<Box<[u8]>>,
+    /// The TXT RDATA of `version.bind` and `version.server`.
+    pub version_txt: Option<Box<[u8]>>,
+    /// The NSID payload.
+    pub nsid: Option<Box<[u8]>>,
+}
+
+impl Identity {
+    /// An identity answering with `id` and `version` (empty: off), NSID when `nsid`.
+    pub fn new(id: &str, version: &str, nsid: bool) -> Identity {
+        let txt = |s: &str| {
+            let b = s.as_bytes();
+            let b = b.get(..255).unwrap_or(b);
+            (!b.is_empty()).then(|| {
+                let mut v = Vec::with_capacity(b.len() + 1);
+                v.push(u8::try_from(b.len()).unwrap_or(255));
+                v.extend_from_slice(b);
+                v.into_boxed_slice()
+            })
+        };
+        Identity {
+            id_txt: txt(id),
+            version_txt: txt(version),
+            nsid: (nsid && !id.is_empty()).then(|| id.as_bytes().into()),
+        }
+    }
+}
+
 /// Everything one query needs, immutable once built.
 #[derive(Debug)]
 pub struct Snapshot {
@@ -41,6 +74,8 @@ pub struct Snapshot {
     pub overlay: Overlay,
     /// Which health check decides each member, and the table of their states.
     pub health: HealthMap,
+    /// Who this server is (CH TXT, NSID).
+    pub identity: Identity,
     /// Increases by one with every installed snapshot ([`State::install`] sets it).
     pub generation: u64,
 }
@@ -54,6 +89,7 @@ impl Snapshot {
             limits,
             overlay: Overlay::default(),
             health: HealthMap::default(),
+            identity: Identity::default(),
             generation: 0,
         }
     }

@@ -55,7 +55,18 @@ pub trait Source {
     fn overlay(&self) -> &Overlay;
     /// The health checks' verdicts (`None`: nothing is checked).
     fn health(&self) -> Option<&HealthMap>;
+    /// The TXT RDATA answering a CH query for `lc_name` (`id.server`, `version.bind`, …).
+    fn chaos(&self, _lc_name: &[u8]) -> Option<&[u8]> {
+        None
+    }
+    /// The NSID to send when asked (RFC 5001).
+    fn nsid(&self) -> Option<&[u8]> {
+        None
+    }
 }
+
+/// Class CH (RFC 1035 §3.2.4), where servers say who they are.
+const CLASS_CH: u16 = 3;
 
 /// No databases: every client is unlocated.
 static NO_GEO: Geo = Geo::empty();
@@ -94,6 +105,21 @@ impl Source for Snapshot {
     #[inline]
     fn health(&self) -> Option<&HealthMap> {
         Some(&self.health)
+    }
+    fn chaos(&self, lc_name: &[u8]) -> Option<&[u8]> {
+        match lc_name {
+            b"\x02id\x06server\x00" | b"\x08hostname\x04bind\x00" => {
+                self.identity.id_txt.as_deref()
+            }
+            b"\x07version\x04bind\x00" | b"\x07version\x06server\x00" => {
+                self.identity.version_txt.as_deref()
+            }
+            _ => None,
+        }
+    }
+    #[inline]
+    fn nsid(&self) -> Option<&[u8]> {
+        self.identity.nsid.as_deref()
     }
 }
 
@@ -152,6 +178,13 @@ pub fn respond_traced(
         trace!(trace, "EDNS version {}: BADVERS", e.version);
         return error(question_end, true, rcode::BADVERS, out);
     }
+    if q.qclass == CLASS_CH
+        && let Some(txt) = src.chaos(q.qname_lc())
+        && matches!(q.qtype, rtype::TXT | rtype::ANY)
+    {
+        trace!(trace, "the server's identity (class CH)");
+        return identity_answer(&q, txt, src.nsid(), limits, transport, out);
+    }
     if q.qclass != 1 || matches!(q.qtype, rtype::AXFR | rtype::IXFR) {
         // only class IN is served; zone transfers are not offered
         trace!(trace, "class {} or a zone transfer: REFUSED", q.qclass);
@@ -194,8 +227,66 @@ pub fn respond_traced(
             a
         }
     };
+    let nsid = asked_nsid(&q).then(|| src.nsid()).flatten();
     let mut ctx = ClientCtx::new(addr, src.geo(), src.overlay(), src.health(), trace);
-    answer(src.zones(), limits, &q, subnet, &mut ctx, transport, out)
+    answer(
+        src.zones(),
+        limits,
+        &q,
+        subnet,
+        nsid,
+        &mut ctx,
+        transport,
+        out,
+    )
+}
+
+/// Whether the query carries an NSID option (RFC 5001: empty, asking for ours).
+fn asked_nsid(q: &Query<'_>) -> bool {
+    q.edns.is_some_and(|e| {
+        e.option_iter()
+            .any(|(code, _)| code == crate::wire::encode::NSID)
+    })
+}
+
+/// The answer to a CH TXT query for the server's identity: one TXT record, class CH.
+fn identity_answer(
+    q: &Query<'_>,
+    txt: &[u8],
+    nsid: Option<&[u8]>,
+    limits: &Limits,
+    transport: Transport,
+    out: &mut Vec<u8>,
+) -> Outcome {
+    let nsid = asked_nsid(q).then_some(nsid).flatten();
+    let mut limit = size_limit(q.edns.map(|e| e.payload), limits, transport);
+    if q.edns.is_some() {
+        limit -= Opt::wire_len(None, nsid);
+    }
+    let flags = reply::flags(q.header.flags_hi, q.header.flags_lo, true, rcode::NOERROR);
+    let mut w = Writer::new(out, q.header.id, flags, Some((q.qname, q.question)), limit);
+    w.set_class(CLASS_CH);
+    w.rrset(
+        Section::Answer,
+        q.qname,
+        rtype::TXT,
+        crate::wire::Layout::Raw,
+        [(0, txt)],
+        None,
+    );
+    let truncated = w.truncated();
+    let opt = q.edns.map(|e| Opt {
+        payload: limits.udp_payload,
+        rcode: rcode::NOERROR,
+        dnssec_ok: e.dnssec_ok,
+        ecs: None,
+        nsid,
+    });
+    w.finish(opt.as_ref());
+    Outcome::Reply {
+        rcode: rcode::NOERROR,
+        truncated,
+    }
 }
 
 /// The size limit for a response, before the OPT record.
@@ -215,6 +306,7 @@ fn answer(
     limits: &Limits,
     q: &Query<'_>,
     subnet: Option<Ecs<'_>>,
+    nsid: Option<&[u8]>,
     ctx: &mut ClientCtx<'_, '_>,
     transport: Transport,
     out: &mut Vec<u8>,
@@ -225,7 +317,7 @@ fn answer(
     let edns = q.edns;
     let mut limit = size_limit(edns.map(|e| e.payload), limits, transport);
     if edns.is_some() {
-        limit -= Opt::wire_len(subnet.as_ref());
+        limit -= Opt::wire_len(subnet.as_ref(), nsid);
     }
     let flags = reply::flags(q.header.flags_hi, q.header.flags_lo, res.aa, res.rcode);
     let mut w = Writer::new(out, q.header.id, flags, Some((q.qname, q.question)), limit);
@@ -265,6 +357,7 @@ fn answer(
             };
             (s, scope)
         }),
+        nsid,
     });
     w.finish(opt.as_ref());
     Outcome::Reply {

@@ -30,7 +30,7 @@ use crate::geo::{Geo, GeoError};
 use crate::health::Registry;
 use crate::model::ZoneSet;
 use crate::model::overrides::{Active, Overlay};
-use crate::state::{Limits, Snapshot, State};
+use crate::state::{Identity, Limits, Snapshot, State};
 
 /// What the last reload attempt did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -298,6 +298,7 @@ impl Reloader {
             limits,
             overlay,
             health,
+            identity: Identity::new(&config.identity, &config.version_txt, config.nsid),
             generation: 0,
         });
         self.status.send_modify(|s| s.next_expiry = next_expiry);

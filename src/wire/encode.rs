@@ -12,6 +12,9 @@ use crate::wire::name::wire_len;
 /// hold more distinct names; once full, later names are written without compression (still valid).
 const TABLE: usize = 48;
 
+/// EDNS option code of NSID (RFC 5001).
+pub const NSID: u16 = 3;
+
 /// Response sections, in wire order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Section {
@@ -42,18 +45,21 @@ pub struct Opt<'a> {
     pub dnssec_ok: bool,
     /// The query's ECS option and the scope to return in it.
     pub ecs: Option<(Ecs<'a>, u8)>,
+    /// The server's identity, when the query asked for it (NSID, RFC 5001).
+    pub nsid: Option<&'a [u8]>,
 }
 
 impl Opt<'_> {
-    /// Bytes of an OPT record (with the echo of `ecs`, if any) in a response.
-    pub fn wire_len(ecs: Option<&Ecs<'_>>) -> usize {
-        11 + ecs.map_or(0, |e| e.echo_len())
+    /// Bytes of an OPT record (with the echo of `ecs` and the NSID, if any) in a response.
+    pub fn wire_len(ecs: Option<&Ecs<'_>>, nsid: Option<&[u8]>) -> usize {
+        11 + ecs.map_or(0, |e| e.echo_len()) + nsid.map_or(0, |n| 4 + n.len())
     }
 
     fn write(&self, out: &mut Vec<u8>) {
         let p = self.payload.to_be_bytes();
         let ext = u8::try_from(self.rcode >> 4).unwrap_or(0);
-        let options = self.ecs.map_or(0, |(e, _)| e.echo_len());
+        let options =
+            self.ecs.map_or(0, |(e, _)| e.echo_len()) + self.nsid.map_or(0, |n| 4 + n.len());
         let rdlen = u16::try_from(options).unwrap_or(0).to_be_bytes();
         out.extend_from_slice(&[
             0,
@@ -71,6 +77,11 @@ impl Opt<'_> {
         if let Some((e, scope)) = self.ecs {
             e.write_echo(out, scope);
         }
+        if let Some(n) = self.nsid {
+            out.extend_from_slice(&NSID.to_be_bytes());
+            out.extend_from_slice(&u16::try_from(n.len()).unwrap_or(0).to_be_bytes());
+            out.extend_from_slice(n);
+        }
     }
 }
 
@@ -83,6 +94,8 @@ pub struct Writer<'a, 'b> {
     limit: usize,
     counts: [u16; 3],
     truncated: bool,
+    /// The class of the records written (IN, or CH for the server's identity).
+    class: u16,
 }
 
 /// Every label suffix of `name` (up to `upto` bytes into it), with its offset inside `name`.
@@ -124,6 +137,7 @@ impl<'a, 'b> Writer<'a, 'b> {
             limit,
             counts: [0; 3],
             truncated: false,
+            class: 1,
         };
         if let Some((qname, question)) = question {
             // the question is echoed byte for byte, so the client sees its own case
@@ -136,6 +150,11 @@ impl<'a, 'b> Writer<'a, 'b> {
     /// Whether an RRset of an answer or authority section had to be left out.
     pub fn truncated(&self) -> bool {
         self.truncated
+    }
+
+    /// The class of the records written from now on (IN unless set).
+    pub fn set_class(&mut self, class: u16) {
+        self.class = class;
     }
 
     /// Marks the response truncated (TC=1) and stops adding records.
@@ -226,7 +245,7 @@ impl<'a, 'b> Writer<'a, 'b> {
             n += 1;
             self.name(owner);
             self.out.extend_from_slice(&rtype.to_be_bytes());
-            self.out.extend_from_slice(&1u16.to_be_bytes());
+            self.out.extend_from_slice(&self.class.to_be_bytes());
             self.out
                 .extend_from_slice(&ttl.unwrap_or(rd_ttl).to_be_bytes());
             self.rdata(layout, bytes);

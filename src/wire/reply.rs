@@ -37,6 +37,7 @@ pub fn error(
         rcode,
         dnssec_ok: false,
         ecs: None,
+        nsid: None,
     });
     w.finish(opt.as_ref());
     true

@@ -16,19 +16,24 @@ use crate::reload::{self, Handle};
 use crate::state::State;
 
 /// Serves the admin endpoint until an unrecoverable accept error.
-pub async fn serve(listener: TcpListener, state: Arc<State>, reload: Handle) -> io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<State>,
+    reload: Handle,
+    ready: Arc<std::sync::atomic::AtomicBool>,
+) -> io::Result<()> {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(x) => x,
             Err(e) if crate::server::is_transient(&e) => continue,
             Err(e) => return Err(e),
         };
-        let (state, reload) = (state.clone(), reload.clone());
+        let (state, reload, ready) = (state.clone(), reload.clone(), ready.clone());
         tokio::spawn(async move {
             // a reload of a large zone takes seconds: the timeout is the reload's, not a request's
             let _ = tokio::time::timeout(
                 Duration::from_secs(300),
-                handle(stream, peer, &state, &reload),
+                handle(stream, peer, &state, &reload, &ready),
             )
             .await;
         });
@@ -267,6 +272,7 @@ async fn handle(
     peer: std::net::SocketAddr,
     state: &State,
     reload: &Handle,
+    ready: &std::sync::atomic::AtomicBool,
 ) -> io::Result<()> {
     let mut buf = [0u8; 2048];
     let mut n = 0;
@@ -283,11 +289,20 @@ async fn handle(
     }
     let head = String::from_utf8_lossy(&buf[..n]);
     let mut words = head.split_whitespace();
-    let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+    let (asked, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
     let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    // HEAD is GET without the body
+    let method = if asked == "HEAD" { "GET" } else { asked };
     let (code, ctype, body) = match (method, path) {
         ("GET", "/livez") => ("200 OK", "text/plain", "ok\n".to_string()),
-        ("GET", "/readyz") => ("200 OK", "text/plain", "ready\n".to_string()),
+        ("GET", "/readyz") if ready.load(std::sync::atomic::Ordering::Relaxed) => {
+            ("200 OK", "text/plain", "ready\n".to_string())
+        }
+        ("GET", "/readyz") => (
+            "503 Service Unavailable",
+            "text/plain",
+            "not ready: starting (sockets, first health round)\n".to_string(),
+        ),
         ("GET", "/status") => ("200 OK", "application/json", status_json(state, reload)),
         ("GET", "/explain") => match explain_question(query) {
             Ok(q) => (
@@ -327,8 +342,9 @@ async fn handle(
         ),
     };
     let resp = format!(
-        "HTTP/1.1 {code}\r\ncontent-type: {ctype}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
+        "HTTP/1.1 {code}\r\ncontent-type: {ctype}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{}",
+        body.len(),
+        if asked == "HEAD" { "" } else { body.as_str() }
     );
     stream.write_all(resp.as_bytes()).await?;
     stream.shutdown().await

@@ -130,6 +130,8 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     } else {
         None
     };
+    // /readyz: 200 once every socket is bound and the health checks have run a first round
+    let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let admin = match config.http {
         Some(addr) => {
             let l = TcpListener::bind(addr)
@@ -139,9 +141,9 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
                 .local_addr()
                 .map_err(|source| ServeError::Bind { addr, source })?;
             tracing::info!("http endpoint on {local} (/livez /readyz /status, POST /reload)");
-            let (st, rl) = (state.clone(), reload.clone());
+            let (st, rl, rd) = (state.clone(), reload.clone(), ready.clone());
             Some(tokio::spawn(async move {
-                crate::admin::serve(l, st, rl)
+                crate::admin::serve(l, st, rl, rd)
                     .await
                     .map_err(|source| ServeError::Listener {
                         what: "HTTP",
@@ -162,16 +164,23 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         });
     }
     if config.transport == TransportKind::Hickory {
-        return serve_hickory(&config, state).await;
+        return serve_hickory(&config, state, &ready).await;
     }
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let slots = Arc::new(Semaphore::new(config.tcp_max_connections));
     let mut tasks: JoinSet<Result<(), ServeError>> = JoinSet::new();
+    // bind every socket first: readiness (and the "listening" log lines tests and people wait
+    // for) comes only when all of them are
+    let mut bound = Vec::new();
     for &addr in &config.listen {
         let (udp_sock, tcp_listener) = bind_pair(addr).await?;
         let local = udp_sock
             .local_addr()
             .map_err(|source| ServeError::Bind { addr, source })?;
+        bound.push((local, udp_sock, tcp_listener));
+    }
+    announce_ready(&state, &ready);
+    for (local, udp_sock, tcp_listener) in bound {
         tracing::info!(udp = %local, tcp = %local, "listening on {local}");
         let udp_sock = Arc::new(udp_sock);
         for _ in 0..config.udp_workers {
@@ -200,8 +209,6 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
                 })
         });
     }
-    // the first snapshot is installed and every socket is bound: the server answers
-    crate::systemd::notify_or_log("READY=1");
     tokio::select! {
         r = tasks.join_next() => match r {
             Some(Ok(Err(e))) => Err(e),
@@ -229,20 +236,52 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     }
 }
 
+/// Every socket is bound and the first snapshot installed: tells systemd (`READY=1`), and makes
+/// `/readyz` say ready once the health checks have also run a first round.
+fn announce_ready(state: &Arc<State>, ready: &Arc<std::sync::atomic::AtomicBool>) {
+    crate::systemd::notify_or_log("READY=1");
+    if state.load().health.all_probed() {
+        // nothing to wait for: ready now, before anyone is told the sockets listen
+        ready.store(true, std::sync::atomic::Ordering::Relaxed);
+        return;
+    }
+    let (st, rd) = (state.clone(), ready.clone());
+    tokio::spawn(async move {
+        // a check that never answers still ends its first probe by its timeout; the deadline is
+        // for a checker that cannot start at all
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !st.load().health.all_probed() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        rd.store(true, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!("ready");
+    });
+}
+
 /// How long shutdown waits for TCP connections in the middle of a query.
 const DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// `serve` with hickory-server owning the sockets (see `server::handler`).
-async fn serve_hickory(config: &Config, state: Arc<State>) -> Result<(), ServeError> {
-    let mut server = hickory_server::Server::new(crate::server::handler::EngineHandler::new(state));
+async fn serve_hickory(
+    config: &Config,
+    state: Arc<State>,
+    ready: &Arc<std::sync::atomic::AtomicBool>,
+) -> Result<(), ServeError> {
+    let mut server =
+        hickory_server::Server::new(crate::server::handler::EngineHandler::new(state.clone()));
+    let mut bound = Vec::new();
     for &addr in &config.listen {
         let (udp_sock, tcp_listener) = bind_pair(addr).await?;
         let local = udp_sock
             .local_addr()
             .map_err(|source| ServeError::Bind { addr, source })?;
-        tracing::info!(udp = %local, tcp = %local, transport = "hickory", "listening on {local}");
         server.register_socket(udp_sock);
         server.register_listener(tcp_listener, config.tcp_idle_timeout, 64);
+        bound.push(local);
+    }
+    announce_ready(&state, ready);
+    for local in bound {
+        tracing::info!(udp = %local, tcp = %local, transport = "hickory", "listening on {local}");
     }
     tokio::select! {
         r = server.block_until_done() => Err(ServeError::Listener {

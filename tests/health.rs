@@ -549,3 +549,34 @@ fn tcp_checks_follow_a_listener() {
         bound(2) + Duration::from_millis(200),
     );
 }
+
+/// /readyz is 503 until the health checks have run a first round (here: a target that never
+/// answers, so the first probe ends by its 1 s timeout), then 200; HEAD works like GET.
+#[test]
+fn ready_only_after_the_first_health_round() {
+    let a = Target::start("127.0.0.1");
+    a.hang.store(true, Ordering::SeqCst);
+    let _b = Target::start_on("127.0.0.2", a.port);
+    let dir = tempdir("health-ready");
+    let zones = dir.join("zones");
+    std::fs::create_dir_all(&zones).unwrap();
+    std::fs::write(zones.join("hc.test.zone"), ZONE).unwrap();
+    let slow = pools(a.port, "")
+        .replace("interval = \"200ms\"", "interval = \"3s\"")
+        .replace("timeout = \"150ms\"", "timeout = \"1s\"");
+    std::fs::write(zones.join("hc.test.pools.toml"), slow).unwrap();
+    let s = Server::start(&["--zones", zones.to_str().unwrap(), "--http", "127.0.0.1:0"]);
+    let endpoint = s.http().unwrap();
+    let t = Instant::now();
+    let (code, body) = http(endpoint, "GET", "/readyz");
+    if t.elapsed() < Duration::from_millis(500) {
+        assert_eq!(code, 503, "{body}");
+    }
+    poll(Duration::from_secs(10), "ready", || {
+        (http(endpoint, "GET", "/readyz").0 == 200).then_some(())
+    });
+    let (code, body) = http(endpoint, "HEAD", "/status");
+    assert_eq!(code, 200);
+    assert!(body.is_empty(), "HEAD has no body: {body}");
+    assert_eq!(http(endpoint, "HEAD", "/livez").0, 200);
+}

@@ -125,6 +125,15 @@ impl HealthMap {
             .unwrap_or(UNCHECKED)
     }
 
+    /// Whether every probe this map uses has run at least once.
+    pub fn all_probed(&self) -> bool {
+        self.slots
+            .iter()
+            .flat_map(|s| s.iter())
+            .filter(|&&slot| slot != UNCHECKED)
+            .all(|&slot| self.table.detail(slot).is_some_and(|d| d.probes > 0))
+    }
+
     /// Whether the health checks say a member is up (unchecked members are).
     #[inline]
     pub fn up(&self, zone: usize, member: u32) -> bool {

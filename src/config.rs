@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::error::{LoadError, Problem, line_of};
+use crate::error::{LoadError, Problem};
 
 /// The config file as written (every field optional, unknown keys rejected).
 #[derive(Debug, Default, Deserialize)]
@@ -218,11 +218,8 @@ impl Config {
                 match toml::from_str::<FileSpec>(&text) {
                     Ok(s) => (s, p.to_path_buf(), text),
                     Err(e) => {
-                        let line = e.span().map_or(0, |s| line_of(&text, s.start));
-                        let at = text.lines().nth(line.saturating_sub(1)).unwrap_or("");
-                        let msg = crate::error::friendly_serde(e.message(), at);
                         return Err(LoadError {
-                            problems: vec![Problem::new(p, line, msg)],
+                            problems: vec![crate::error::toml_problem(p, &text, &e)],
                         });
                     }
                 }

@@ -75,6 +75,13 @@ pub fn line_of(text: &str, offset: usize) -> usize {
         + 1
 }
 
+/// A TOML file's parse error as a problem at its line, in the operator's words.
+pub fn toml_problem(path: &Path, text: &str, e: &toml::de::Error) -> Problem {
+    let line = e.span().map_or(0, |s| line_of(text, s.start));
+    let src = text.lines().nth(line.saturating_sub(1)).unwrap_or("");
+    Problem::new(path, line, friendly_serde(e.message(), src))
+}
+
 /// A deserializer's message in the operator's words: the key, what was expected and what was
 /// found (`ttl: expected a whole number, found the string "60"`), from the raw serde text
 /// (`invalid type: string "60", expected i64`) and the line it points at.

@@ -30,7 +30,12 @@ struct Target {
 
 impl Target {
     fn start(ip: &str) -> Target {
-        let l = TcpListener::bind((ip, 0)).unwrap();
+        Target::start_on(ip, 0)
+    }
+
+    /// [`Target::start`] on a given port (0: any).
+    fn start_on(ip: &str, port: u16) -> Target {
+        let l = TcpListener::bind((ip, port)).unwrap();
         let port = l.local_addr().unwrap().port();
         let t = Target {
             port,
@@ -245,36 +250,6 @@ fn a_failing_member_leaves_and_comes_back() {
     while t.elapsed() < bound(3) {
         assert_eq!(answer(addr, "www.hc.test"), "127.0.0.1", "fail open");
         std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-impl Target {
-    /// [`Target::start`] on a given port.
-    fn start_on(ip: &str, port: u16) -> Target {
-        let l = TcpListener::bind((ip, port)).unwrap();
-        let t = Target {
-            port,
-            status: Arc::new(AtomicU16::new(200)),
-            connections: Arc::new(AtomicUsize::new(0)),
-            hang: Arc::new(AtomicBool::new(false)),
-            flap: Arc::new(AtomicBool::new(false)),
-        };
-        let (status, conns) = (t.status.clone(), t.connections.clone());
-        std::thread::spawn(move || {
-            for s in l.incoming() {
-                let Ok(mut s) = s else { continue };
-                conns.fetch_add(1, Ordering::SeqCst);
-                let mut buf = [0u8; 1024];
-                let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
-                let _ = s.read(&mut buf);
-                let code = status.load(Ordering::SeqCst);
-                let _ = write!(
-                    s,
-                    "HTTP/1.1 {code} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
-                );
-            }
-        });
-        t
     }
 }
 

@@ -14,7 +14,7 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::error::{LoadError, Problem, friendly_serde, line_of};
+use crate::error::{LoadError, Problem, line_of, toml_problem};
 use crate::model::overrides::{FeedEntry, FeedState, Override, OverrideState, Target};
 use crate::time::{format_rfc3339, parse_rfc3339};
 
@@ -34,34 +34,32 @@ struct EntrySpec {
     reason: Option<String>,
 }
 
+/// The text of a file that may be absent (`None`).
+fn read_optional(path: &Path) -> Result<Option<String>, LoadError> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(LoadError::sorted(vec![Problem::new(
+            path,
+            0,
+            format!("cannot read: {e}"),
+        )])),
+    }
+}
+
 /// Reads the overrides file; a missing file is no override.
 pub fn read(path: &Path) -> Result<Vec<Override>, LoadError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => {
-            return Err(LoadError::sorted(vec![Problem::new(
-                path,
-                0,
-                format!("cannot read: {e}"),
-            )]));
-        }
-    };
-    parse(path, &text)
+    match read_optional(path)? {
+        Some(text) => parse(path, &text),
+        None => Ok(Vec::new()),
+    }
 }
 
 /// Parses the text of an overrides file.
 pub fn parse(path: &Path, text: &str) -> Result<Vec<Override>, LoadError> {
     let at = |offset: usize| line_of(text, offset);
-    let spec: FileSpec = toml::from_str(text).map_err(|e| {
-        let line = e.span().map_or(0, |s| at(s.start));
-        let src = text.lines().nth(line.saturating_sub(1)).unwrap_or("");
-        LoadError::sorted(vec![Problem::new(
-            path,
-            line,
-            friendly_serde(e.message(), src),
-        )])
-    })?;
+    let spec: FileSpec =
+        toml::from_str(text).map_err(|e| LoadError::sorted(vec![toml_problem(path, text, &e)]))?;
     let mut out = Vec::new();
     let mut problems = Vec::new();
     for entry in spec.overrides {
@@ -130,28 +128,13 @@ enum FeedValue {
 /// Reads the external feed: `TARGET = "up" | "down" | WEIGHT` lines (a weight factor from 0 to 1)
 /// written by another system. A missing file is an empty feed.
 pub fn read_feed(path: &Path) -> Result<Vec<FeedEntry>, LoadError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => {
-            return Err(LoadError::sorted(vec![Problem::new(
-                path,
-                0,
-                format!("cannot read: {e}"),
-            )]));
-        }
+    let Some(text) = read_optional(path)? else {
+        return Ok(Vec::new());
     };
     let at = |offset: usize| line_of(&text, offset);
     let table: std::collections::BTreeMap<Spanned<String>, Spanned<FeedValue>> =
-        toml::from_str(&text).map_err(|e| {
-            let line = e.span().map_or(0, |s| at(s.start));
-            let src = text.lines().nth(line.saturating_sub(1)).unwrap_or("");
-            LoadError::sorted(vec![Problem::new(
-                path,
-                line,
-                friendly_serde(e.message(), src),
-            )])
-        })?;
+        toml::from_str(&text)
+            .map_err(|e| LoadError::sorted(vec![toml_problem(path, &text, &e)]))?;
     let mut out = Vec::new();
     let mut problems = Vec::new();
     let mut entries: Vec<_> = table.into_iter().collect();

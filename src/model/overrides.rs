@@ -165,11 +165,7 @@ impl Overlay {
         overrides: &[Override],
         now: i64,
     ) -> Result<Overlay, Vec<Problem>> {
-        let mut members: Vec<Box<[Option<u16>]>> = zones
-            .zones()
-            .iter()
-            .map(|z| vec![None; member_count(z.pools())].into_boxed_slice())
-            .collect();
+        let mut members: Vec<Box<[Option<u16>]>> = per_member(zones);
         let mut active = Vec::new();
         let mut problems = Vec::new();
         let mut next_expiry: Option<i64> = None;
@@ -181,15 +177,7 @@ impl Overlay {
                 problems.push(Problem::new(&o.file, o.line, "more than 65535 overrides"));
                 break;
             };
-            let mut count = 0;
-            for (zi, z) in zones.zones().iter().enumerate() {
-                for_members(z, &o.target, |id| {
-                    if let Some(slot) = members.get_mut(zi).and_then(|s| s.get_mut(id as usize)) {
-                        *slot = Some(index);
-                        count += 1;
-                    }
-                });
-            }
+            let count = assign(zones, &o.target, &mut members, index);
             if count == 0 {
                 problems.push(Problem::new(
                     &o.file,
@@ -225,24 +213,11 @@ impl Overlay {
         zones: &ZoneSet,
         entries: Vec<FeedEntry>,
     ) -> Result<Overlay, Vec<Problem>> {
-        let mut feed: Vec<Box<[Option<u32>]>> = zones
-            .zones()
-            .iter()
-            .map(|z| vec![None; member_count(z.pools())].into_boxed_slice())
-            .collect();
+        let mut feed: Vec<Box<[Option<u32>]>> = per_member(zones);
         let mut problems = Vec::new();
         for (index, e) in entries.iter().enumerate() {
             let index = u32::try_from(index).unwrap_or(u32::MAX);
-            let mut count = 0;
-            for (zi, z) in zones.zones().iter().enumerate() {
-                for_members(z, &e.target, |id| {
-                    if let Some(slot) = feed.get_mut(zi).and_then(|s| s.get_mut(id as usize)) {
-                        *slot = Some(index);
-                        count += 1;
-                    }
-                });
-            }
-            if count == 0 {
+            if assign(zones, &e.target, &mut feed, index) == 0 {
                 problems.push(Problem::new(
                     &e.file,
                     e.line,
@@ -284,6 +259,35 @@ impl Overlay {
     pub fn active(&self) -> &[Active] {
         &self.active
     }
+}
+
+/// An empty entry for every member of every zone.
+fn per_member<T: Clone>(zones: &ZoneSet) -> Vec<Box<[Option<T>]>> {
+    zones
+        .zones()
+        .iter()
+        .map(|z| vec![None; member_count(z.pools())].into_boxed_slice())
+        .collect()
+}
+
+/// Sets `value` for every member `target` names (in `table`, per zone and member id); returns how
+/// many it named.
+fn assign<T: Copy>(
+    zones: &ZoneSet,
+    target: &Target,
+    table: &mut [Box<[Option<T>]>],
+    value: T,
+) -> usize {
+    let mut count = 0;
+    for (zi, z) in zones.zones().iter().enumerate() {
+        for_members(z, target, |id| {
+            if let Some(slot) = table.get_mut(zi).and_then(|s| s.get_mut(id as usize)) {
+                *slot = Some(value);
+                count += 1;
+            }
+        });
+    }
+    count
 }
 
 /// Calls `f` with the id of every member of `zone` that `target` names.

@@ -26,6 +26,11 @@ pub enum ServeError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot open the query log {}: {source}", path.display())]
+    QueryLog {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("the {what} listener on {addr} failed: {source}")]
     Listener {
         what: &'static str,
@@ -100,6 +105,28 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     if !checks.is_empty() {
         tracing::info!("{} health checks running", checks.len());
     }
+    let metrics = config.metrics.then(crate::metrics::Metrics::new);
+    let query_log = match &config.query_log {
+        None => None,
+        Some(q) => {
+            let common = metrics
+                .as_ref()
+                .map_or_else(Default::default, |m| m.common_arc());
+            match crate::querylog::QueryLog::start(q, common) {
+                Ok(l) => {
+                    tracing::info!(file = %q.path.display(), sample = q.sample, max_per_second = q.max_per_second, "query log on");
+                    Some(l)
+                }
+                Err(source) => {
+                    return Err(ServeError::QueryLog {
+                        path: q.path.clone(),
+                        source,
+                    });
+                }
+            }
+        }
+    };
+    let handles = metrics.as_ref().map(|m| m.handles(&zones));
     let state = State::start(Snapshot {
         zones,
         geo: geo.clone(),
@@ -108,8 +135,10 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         health,
         identity: crate::state::Identity::new(&config.identity, &config.version_txt, config.nsid),
         generation: 0,
+        metrics: handles,
     });
-    let (reloader, reload) = Reloader::new(config.clone(), state.clone(), geo, checks);
+    let (reloader, reload) =
+        Reloader::new(config.clone(), state.clone(), geo, checks, metrics.clone());
     tokio::spawn(reloader.run());
     match hup {
         Ok(hup) => {
@@ -140,10 +169,22 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             let local = l
                 .local_addr()
                 .map_err(|source| ServeError::Bind { addr, source })?;
-            tracing::info!("http endpoint on {local} (/livez /readyz /status, POST /reload)");
-            let (st, rl, rd) = (state.clone(), reload.clone(), ready.clone());
+            tracing::info!(
+                "http endpoint on {local} (status page http://{local}/; /metrics /livez /readyz /status /explain, POST /reload)"
+            );
+            if !local.ip().to_canonical().is_loopback() {
+                tracing::warn!(
+                    "the http endpoint listens on {local}, not a loopback address: /status and /explain tell anyone who reaches it how traffic is steered (POST /reload stays loopback-only)"
+                );
+            }
+            let ctx = crate::admin::Context::new(
+                state.clone(),
+                reload.clone(),
+                ready.clone(),
+                metrics.clone(),
+            );
             Some(tokio::spawn(async move {
-                crate::admin::serve(l, st, rl, rd)
+                crate::admin::serve(l, ctx)
                     .await
                     .map_err(|source| ServeError::Listener {
                         what: "HTTP",
@@ -164,7 +205,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         });
     }
     if config.transport == TransportKind::Hickory {
-        return serve_hickory(&config, state, &ready).await;
+        return serve_hickory(&config, state, query_log, &ready).await;
     }
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let slots = Arc::new(Semaphore::new(config.tcp_max_connections));
@@ -185,8 +226,9 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         let udp_sock = Arc::new(udp_sock);
         for _ in 0..config.udp_workers {
             let (s, st, stop) = (udp_sock.clone(), state.clone(), stop.clone());
+            let log = query_log.clone();
             tasks.spawn(async move {
-                udp::serve(s, st, stop)
+                udp::serve(s, st, log, stop)
                     .await
                     .map_err(|source| ServeError::Listener {
                         what: "UDP",
@@ -199,8 +241,9 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         let lim = tcp::TcpLimits {
             idle_timeout: config.tcp_idle_timeout,
         };
+        let log = query_log.clone();
         tasks.spawn(async move {
-            tcp::serve(tcp_listener, st, lim, sl, stop)
+            tcp::serve(tcp_listener, st, lim, sl, log, stop)
                 .await
                 .map_err(|source| ServeError::Listener {
                     what: "TCP",
@@ -265,10 +308,13 @@ const DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
 async fn serve_hickory(
     config: &Config,
     state: Arc<State>,
+    query_log: Option<Arc<crate::querylog::QueryLog>>,
     ready: &Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<(), ServeError> {
-    let mut server =
-        hickory_server::Server::new(crate::server::handler::EngineHandler::new(state.clone()));
+    let mut server = hickory_server::Server::new(crate::server::handler::EngineHandler::new(
+        state.clone(),
+        query_log,
+    ));
     let mut bound = Vec::new();
     for &addr in &config.listen {
         let (udp_sock, tcp_listener) = bind_pair(addr).await?;

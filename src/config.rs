@@ -27,6 +27,34 @@ struct FileSpec {
     reload: ReloadSpec,
     #[serde(default)]
     identity: IdentitySpec,
+    #[serde(default)]
+    metrics: MetricsSpec,
+    query_log: Option<QueryLogSpec>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetricsSpec {
+    enabled: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueryLogSpec {
+    path: PathBuf,
+    sample: Option<u64>,
+    max_per_second: Option<u32>,
+}
+
+/// The opt-in query log (`[query_log]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryLog {
+    /// Where the JSON lines go; `-` is standard output.
+    pub path: PathBuf,
+    /// Log one query in this many (1: every query). Default 100.
+    pub sample: u64,
+    /// Lines per second at most. Default 1000.
+    pub max_per_second: u32,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -97,6 +125,10 @@ pub struct Config {
     pub version_txt: String,
     /// Answer the NSID option (RFC 5001) with `identity`.
     pub nsid: bool,
+    /// Count queries and decisions for `/metrics` (`[metrics] enabled`, default on).
+    pub metrics: bool,
+    /// The query log; none by default.
+    pub query_log: Option<QueryLog>,
     /// The config file this was read from, and the flags over it: what a reload reads again.
     pub file: Option<PathBuf>,
     pub flags: Overrides,
@@ -129,6 +161,8 @@ impl Default for Config {
             identity: host_name(),
             version_txt: format!("geosteer {}", env!("CARGO_PKG_VERSION")),
             nsid: true,
+            metrics: true,
+            query_log: None,
             ecs: true,
             watch: true,
             check_interval: Duration::from_secs(30),
@@ -169,7 +203,9 @@ impl Config {
     /// Settings a running server cannot change: a reload that changes them says "needs a restart".
     pub fn restart_only_changes(&self, new: &Config) -> Vec<&'static str> {
         let mut out = Vec::new();
-        let pairs: [(&'static str, bool); 7] = [
+        let pairs: [(&'static str, bool); 9] = [
+            ("metrics", self.metrics != new.metrics),
+            ("query_log", self.query_log != new.query_log),
             ("listen", self.listen != new.listen),
             ("http", self.http != new.http),
             ("threads", self.threads != new.threads),
@@ -359,6 +395,29 @@ impl Config {
         }
         if let Some(n) = spec.identity.nsid {
             c.nsid = n;
+        }
+        if let Some(m) = spec.metrics.enabled {
+            c.metrics = m;
+        }
+        if let Some(q) = spec.query_log {
+            let sample = q.sample.unwrap_or(100);
+            let max_per_second = q.max_per_second.unwrap_or(1000);
+            if sample == 0 {
+                problems.push(Problem::new(
+                    &path,
+                    key_line("sample"),
+                    "query_log.sample must be at least 1 (1: every query)",
+                ));
+            }
+            c.query_log = Some(QueryLog {
+                path: if q.path.as_os_str() == "-" {
+                    q.path
+                } else {
+                    base.join(q.path)
+                },
+                sample: sample.max(1),
+                max_per_second,
+            });
         }
         if let Some(w) = spec.reload.watch {
             c.watch = w;

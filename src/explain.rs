@@ -118,50 +118,119 @@ pub fn run(snap: &Snapshot, q: &Question) -> Explained {
     Explained { trace, response }
 }
 
-/// Explains the answer `snap` gives to `q`, step by step, as text.
-pub fn explain(snap: &Snapshot, q: &Question) -> String {
+/// An explanation: the question, every step the engine took (with what each GeoIP database says
+/// under the step that located the client), and the answer. `/explain` sends it as JSON and
+/// `geosteer explain` prints it as text, both from this one value.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Doc {
+    pub question: String,
+    pub steps: Vec<Step>,
+    /// `None`: the engine sent nothing.
+    pub answer: Option<Answer>,
+}
+
+/// One step of the decision.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Step {
+    pub step: String,
+    /// Details under the step (what each GeoIP database says).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<String>,
+}
+
+/// The response, decoded.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Answer {
+    pub rcode: String,
+    pub authoritative: bool,
+    /// The answer and authority records in presentation format.
+    pub records: Vec<String>,
+    /// The ECS scope returned and the network it covers.
+    pub ecs_scope: Option<String>,
+}
+
+/// Explains the answer `snap` gives to `q`, step by step.
+pub fn doc(snap: &Snapshot, q: &Question) -> Doc {
     let e = run(snap, q);
-    let mut s = String::new();
-    let _ = writeln!(s, "question: {} {} from {}", q.name, q.qtype, q.client);
-    let _ = writeln!(s, "\nhow the server decided:");
-    for step in e.trace.steps() {
-        let _ = writeln!(s, "  {step}");
-        // what each database says about the address the engine located
-        if step.starts_with("GeoIP: ")
-            && let Some(addr) = e.trace.located()
-        {
-            for line in snap.geo.describe(addr) {
+    let steps = e
+        .trace
+        .steps()
+        .iter()
+        .map(|step| Step {
+            step: step.clone(),
+            // what each database says about the address the engine located
+            details: match e.trace.located() {
+                Some(addr) if step.starts_with("GeoIP: ") => snap.geo.describe(addr),
+                _ => Vec::new(),
+            },
+        })
+        .collect();
+    let answer = e.response.map(|msg| Answer {
+        rcode: msg.metadata.response_code.to_string(),
+        authoritative: msg.metadata.authoritative,
+        records: msg
+            .answers
+            .iter()
+            .chain(msg.authorities.iter())
+            .map(ToString::to_string)
+            .collect(),
+        ecs_scope: msg
+            .edns
+            .as_ref()
+            .and_then(|edns| match edns.option(EdnsCode::Subnet) {
+                Some(EdnsOption::Subnet(sub)) => Some(format!(
+                    "/{} (the answer holds for {}/{})",
+                    sub.scope_prefix(),
+                    mask(sub.addr(), sub.scope_prefix()),
+                    sub.scope_prefix()
+                )),
+                _ => None,
+            }),
+    });
+    Doc {
+        question: format!("{} {} from {}", q.name, q.qtype, q.client),
+        steps,
+        answer,
+    }
+}
+
+impl Doc {
+    /// The explanation as `geosteer explain` prints it.
+    pub fn text(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "question: {}", self.question);
+        let _ = writeln!(s, "\nhow the server decided:");
+        for step in &self.steps {
+            let _ = writeln!(s, "  {}", step.step);
+            for line in &step.details {
                 let _ = writeln!(s, "    {line}");
             }
         }
-    }
-    let Some(msg) = e.response else {
-        let _ = writeln!(s, "\nno answer");
-        return s;
-    };
-    let _ = writeln!(
-        s,
-        "\nanswer: {}{}",
-        msg.metadata.response_code,
-        if msg.metadata.authoritative {
-            ", authoritative"
-        } else {
-            ""
-        }
-    );
-    for r in msg.answers.iter().chain(msg.authorities.iter()) {
-        let _ = writeln!(s, "  {r}");
-    }
-    if let Some(edns) = &msg.edns
-        && let Some(EdnsOption::Subnet(sub)) = edns.option(EdnsCode::Subnet)
-    {
+        let Some(a) = &self.answer else {
+            let _ = writeln!(s, "\nno answer");
+            return s;
+        };
         let _ = writeln!(
             s,
-            "  ECS scope /{} (the answer holds for {}/{})",
-            sub.scope_prefix(),
-            mask(sub.addr(), sub.scope_prefix()),
-            sub.scope_prefix()
+            "\nanswer: {}{}",
+            a.rcode,
+            if a.authoritative {
+                ", authoritative"
+            } else {
+                ""
+            }
         );
+        for r in &a.records {
+            let _ = writeln!(s, "  {r}");
+        }
+        if let Some(scope) = &a.ecs_scope {
+            let _ = writeln!(s, "  ECS scope {scope}");
+        }
+        s
     }
-    s
+}
+
+/// Explains the answer `snap` gives to `q`, step by step, as text.
+pub fn explain(snap: &Snapshot, q: &Question) -> String {
+    doc(snap, q).text()
 }

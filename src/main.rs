@@ -288,6 +288,7 @@ fn main() -> ExitCode {
                             config.nsid,
                         ),
                         generation: 0,
+                        metrics: None,
                     });
                     print!("{}", geosteer::explain::explain(&state.load(), &q));
                     ExitCode::SUCCESS
@@ -538,10 +539,16 @@ fn explain_remote(
         path.push_str(&format!("&ecs={}", e.replace('/', "%2F")));
     }
     match geosteer::admin_client::get(&addr, &path) {
-        Ok((200, body)) => {
-            print!("{body}");
-            ExitCode::SUCCESS
-        }
+        Ok((200, body)) => match serde_json::from_str::<geosteer::explain::Doc>(&body) {
+            Ok(doc) => {
+                print!("{}", doc.text());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("the server's /explain answer is not an explanation ({e}): {body}");
+                ExitCode::from(1)
+            }
+        },
         Ok((code, body)) => {
             eprint!("the server refused (HTTP {code}): {body}");
             ExitCode::from(2)

@@ -7,6 +7,7 @@ use arc_swap::ArcSwap;
 
 use crate::geo::Geo;
 use crate::health::HealthMap;
+use crate::metrics::Handles;
 use crate::model::ZoneSet;
 use crate::model::overrides::Overlay;
 
@@ -78,6 +79,8 @@ pub struct Snapshot {
     pub identity: Identity,
     /// Increases by one with every installed snapshot ([`State::install`] sets it).
     pub generation: u64,
+    /// The metrics cells this snapshot's queries count into; `None`: not counted.
+    pub metrics: Option<Arc<Handles>>,
 }
 
 impl Snapshot {
@@ -91,6 +94,7 @@ impl Snapshot {
             health: HealthMap::default(),
             identity: Identity::default(),
             generation: 0,
+            metrics: None,
         }
     }
 }
@@ -123,6 +127,11 @@ impl State {
         let generation = next.generation;
         self.current.store(Arc::new(next));
         generation
+    }
+
+    /// The snapshot, owned (for work that outlives a query: a scrape, a query log line).
+    pub fn load_full(&self) -> Arc<Snapshot> {
+        self.current.load_full()
     }
 
     /// The snapshot to answer from.

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use crate::geo::{Geo, Location};
 use crate::health::Decider;
 use crate::health::HealthMap;
+use crate::metrics::{PoolReport, Report};
 use crate::model::overrides::Overlay;
 use crate::model::pool::MAX_ANSWERS;
 use crate::model::{Family, Node, PoolKind, RRset, Rdata, Zone, ZoneSet};
@@ -218,6 +219,8 @@ pub struct ClientCtx<'g, 't> {
     loc: Option<Location>,
     /// Largest scope any pool decision of this answer asked for; `None`: no pool was involved.
     pub scope: Option<u8>,
+    /// What the metrics learn of this query: the zone, the first pool decision, a GeoIP miss.
+    pub report: Report,
     trace: Option<&'t mut Trace>,
 }
 
@@ -237,6 +240,7 @@ impl<'g, 't> ClientCtx<'g, 't> {
             health,
             loc: None,
             scope: None,
+            report: Report::default(),
             trace,
         }
     }
@@ -248,6 +252,7 @@ impl<'g, 't> ClientCtx<'g, 't> {
         }
         let l = self.geo.locate(self.addr);
         self.loc = Some(l);
+        self.report.geo_miss = !l.found;
         if let Some(t) = self.trace.as_deref_mut() {
             t.set_located(self.addr);
             t.note(format!("GeoIP: {} => {l}", self.addr));
@@ -431,6 +436,16 @@ fn pool_answer<'a>(
         trace,
     );
     ctx.scope = Some(ctx.scope.unwrap_or(0).max(d.scope));
+    if ctx.report.pool.is_none()
+        && let Some(i) = node.pool()
+    {
+        ctx.report.pool = Some(PoolReport {
+            pool: i,
+            datacenter: d.datacenter,
+            rule: d.rule,
+            reason: d.reason,
+        });
+    }
     match d.outcome {
         Outcome::Answer => {}
         Outcome::ServFail => return PoolAnswer::ServFail,
@@ -490,6 +505,7 @@ pub fn resolve<'a>(
     {
         zone = parent;
     }
+    ctx.report.zone = Some(zone.position());
 
     // the name being looked up: first the question, then CNAME targets (lower case, from the zone)
     let mut owner: &'a [u8] = qname;

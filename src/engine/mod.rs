@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 
 use crate::geo::Geo;
 use crate::health::HealthMap;
+use crate::metrics::Report;
 use crate::model::ZoneSet;
 use crate::model::overrides::Overlay;
 use crate::select::{Trace, trace};
@@ -144,7 +145,46 @@ pub fn respond_traced(
     client: SocketAddr,
     transport: Transport,
     out: &mut Vec<u8>,
+    trace: Option<&mut Trace>,
+) -> Outcome {
+    let mut report = Report::default();
+    respond_full(
+        src,
+        limits,
+        packet,
+        client,
+        transport,
+        out,
+        trace,
+        &mut report,
+    )
+}
+
+/// [`respond`], also telling the metrics what happened: the zone, the query type, the first
+/// pool decision, ECS. This is what the transports call.
+#[inline]
+pub fn respond_reported(
+    src: &impl Source,
+    limits: &Limits,
+    packet: &[u8],
+    client: SocketAddr,
+    transport: Transport,
+    out: &mut Vec<u8>,
+    report: &mut Report,
+) -> Outcome {
+    respond_full(src, limits, packet, client, transport, out, None, report)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn respond_full(
+    src: &impl Source,
+    limits: &Limits,
+    packet: &[u8],
+    client: SocketAddr,
+    transport: Transport,
+    out: &mut Vec<u8>,
     mut trace: Option<&mut Trace>,
+    report: &mut Report,
 ) -> Outcome {
     let error = |question_end, edns, rc, out: &mut Vec<u8>| {
         if reply::error(packet, question_end, edns, rc, limits.udp_payload, out) {
@@ -172,6 +212,7 @@ pub fn respond_traced(
         }
     };
     let question_end = Some(12 + q.question.len());
+    report.qtype = q.qtype;
     if let Some(e) = q.edns
         && e.version > 0
     {
@@ -229,7 +270,7 @@ pub fn respond_traced(
     };
     let nsid = asked_nsid(&q).then(|| src.nsid()).flatten();
     let mut ctx = ClientCtx::new(addr, src.geo(), src.overlay(), src.health(), trace);
-    answer(
+    let (outcome, scope) = answer(
         src.zones(),
         limits,
         &q,
@@ -238,7 +279,14 @@ pub fn respond_traced(
         &mut ctx,
         transport,
         out,
-    )
+    );
+    let qtype = report.qtype;
+    *report = ctx.report;
+    report.qtype = qtype;
+    report.ecs = subnet
+        .filter(|s| s.source_prefix > 0)
+        .map(|s| (s.addr.is_ipv6(), scope));
+    outcome
 }
 
 /// Whether the query carries an NSID option (RFC 5001: empty, asking for ours).
@@ -310,7 +358,7 @@ fn answer(
     ctx: &mut ClientCtx<'_, '_>,
     transport: Transport,
     out: &mut Vec<u8>,
-) -> Outcome {
+) -> (Outcome, u8) {
     let mut parts = Parts::new();
     let res = resolve(zones, q.qname, q.qname_lc(), q.qtype, ctx, &mut parts);
 
@@ -360,10 +408,14 @@ fn answer(
         nsid,
     });
     w.finish(opt.as_ref());
-    Outcome::Reply {
-        rcode: res.rcode,
-        truncated,
-    }
+    let scope = opt.and_then(|o| o.ecs).map_or(0, |(_, scope)| scope);
+    (
+        Outcome::Reply {
+            rcode: res.rcode,
+            truncated,
+        },
+        scope,
+    )
 }
 
 #[cfg(test)]

@@ -45,7 +45,21 @@ pub struct Detail {
     pub last_ok: Option<bool>,
     pub last_ms: u64,
     pub probes: u64,
+    /// The check's name and the probed address (`address:port`), for metrics labels.
+    pub check: String,
+    pub address: String,
+    /// Probes that failed, of `probes`.
+    pub failures: u64,
+    /// Changes of state: to up, to down.
+    pub ups: u64,
+    pub downs: u64,
+    /// Probe durations: the sum, and counts per bucket of [`PROBE_BUCKETS_MS`] (+Inf last).
+    pub ms_sum: u64,
+    pub ms_buckets: [u64; PROBE_BUCKETS_MS.len() + 1],
 }
+
+/// Upper bounds (milliseconds) of the probe duration histogram.
+pub const PROBE_BUCKETS_MS: [u64; 9] = [1, 5, 10, 25, 50, 100, 250, 1000, 5000];
 
 /// Member states, one slot per probe: 1 up, 0 down.
 #[derive(Debug)]
@@ -123,6 +137,19 @@ impl HealthMap {
             .and_then(|s| s.get(member as usize))
             .copied()
             .unwrap_or(UNCHECKED)
+    }
+
+    /// Every table slot this map uses, once each, in order.
+    pub fn used_slots(&self) -> Vec<u32> {
+        let mut v: Vec<u32> = self
+            .slots
+            .iter()
+            .flat_map(|s| s.iter().copied())
+            .filter(|&slot| slot != UNCHECKED)
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
     }
 
     /// Whether every probe this map uses has run at least once.
@@ -419,6 +446,17 @@ async fn checker(
         table.update(slot, |d| {
             d.up = up;
             d.probes += 1;
+            d.check.clone_from(&check.name);
+            d.address = target.to_string();
+            d.failures += u64::from(result.is_err());
+            if changed {
+                *(if up { &mut d.ups } else { &mut d.downs }) += 1;
+            }
+            d.ms_sum += ms;
+            let b = PROBE_BUCKETS_MS.partition_point(|&b| b < ms);
+            if let Some(c) = d.ms_buckets.get_mut(b) {
+                *c += 1;
+            }
             d.last_ok = Some(result.is_ok());
             d.last_ms = ms;
             if changed {

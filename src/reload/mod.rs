@@ -28,6 +28,7 @@ use crate::config::Config;
 use crate::error::{LoadError, Problem};
 use crate::geo::{Geo, GeoError};
 use crate::health::Registry;
+use crate::metrics::Metrics;
 use crate::model::ZoneSet;
 use crate::model::overrides::{Active, Overlay};
 use crate::state::{Identity, Limits, Snapshot, State};
@@ -58,6 +59,8 @@ pub struct Status {
     pub finished: u64,
     /// Reloads actually attempted: configurations read and built, good or bad.
     pub reloads: u64,
+    /// Of `reloads`, those installed.
+    pub succeeded: u64,
     /// Content hash of the configuration being served (config file, zones directory, GeoIP
     /// databases): equal on every node of a fleet that serves the same files.
     pub config_hash: String,
@@ -121,6 +124,8 @@ pub struct Reloader {
     checks: Mutex<Registry>,
     /// Where checkers are spawned (reloads run on the blocking pool).
     runtime: tokio::runtime::Handle,
+    /// Where each new snapshot's counters are resolved; `None`: metrics are off.
+    metrics: Option<Arc<Metrics>>,
 }
 
 struct Serving {
@@ -143,6 +148,7 @@ impl Reloader {
         state: Arc<State>,
         geo: Arc<Geo>,
         checks: Registry,
+        metrics: Option<Arc<Metrics>>,
     ) -> (Arc<Reloader>, Handle) {
         let fingerprint = Fingerprint::of(&config);
         let status = Status {
@@ -168,6 +174,7 @@ impl Reloader {
             status: tx,
             checks: Mutex::new(checks),
             runtime: tokio::runtime::Handle::current(),
+            metrics,
         });
         let handle = Handle {
             trigger,
@@ -219,6 +226,7 @@ impl Reloader {
                 s.finished += 1;
                 if let Some(a) = attempt {
                     s.reloads += 1;
+                    s.succeeded += u64::from(a.ok);
                     s.last = Some(a);
                 }
             });
@@ -292,6 +300,7 @@ impl Reloader {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .sync(&zones, &self.runtime);
+        let metrics = self.metrics.as_ref().map(|m| m.handles(&zones));
         let generation = self.state.install(Snapshot {
             zones,
             geo: geo.clone(),
@@ -300,6 +309,7 @@ impl Reloader {
             health,
             identity: Identity::new(&config.identity, &config.version_txt, config.nsid),
             generation: 0,
+            metrics,
         });
         self.status.send_modify(|s| s.next_expiry = next_expiry);
         tracing::info!(

@@ -137,12 +137,107 @@ pub enum Outcome {
     ServFail,
 }
 
+/// Which route rule matched the client (most specific first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    Network,
+    Asn,
+    Subdivision,
+    Country,
+    Continent,
+    Default,
+}
+
+impl Rule {
+    /// Every rule, in label order.
+    pub const ALL: [Rule; 6] = [
+        Rule::Network,
+        Rule::Asn,
+        Rule::Subdivision,
+        Rule::Country,
+        Rule::Continent,
+        Rule::Default,
+    ];
+
+    /// The name used in metrics labels.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rule::Network => "network",
+            Rule::Asn => "asn",
+            Rule::Subdivision => "subdivision",
+            Rule::Country => "country",
+            Rule::Continent => "continent",
+            Rule::Default => "default",
+        }
+    }
+}
+
+/// How the answering datacenter was chosen, or why there is none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// The first tier of the route, a single datacenter, was available.
+    First,
+    /// The first tier is `nearest` and the nearest datacenter was available.
+    Nearest,
+    /// The first tier is a weighted split.
+    Split,
+    /// A later tier (or a farther datacenter of `nearest`) answered: the first choice was down.
+    Failover,
+    /// Every datacenter was down and another pool answered (`on_all_down = { pool = … }`).
+    Fallback,
+    /// Every datacenter was down and `on_all_down = "all"` answered from the first choice.
+    FailOpen,
+    /// The route is an empty list: NODATA.
+    Geofence,
+    /// No datacenter of the route has members of the asked family: NODATA.
+    NoMembers,
+    /// Every datacenter was down: NODATA or SERVFAIL, as `on_all_down` says.
+    AllDown,
+}
+
+impl Reason {
+    /// Every reason, in label order.
+    pub const ALL: [Reason; 9] = [
+        Reason::First,
+        Reason::Nearest,
+        Reason::Split,
+        Reason::Failover,
+        Reason::Fallback,
+        Reason::FailOpen,
+        Reason::Geofence,
+        Reason::NoMembers,
+        Reason::AllDown,
+    ];
+
+    /// The name used in metrics labels.
+    pub fn name(self) -> &'static str {
+        match self {
+            Reason::First => "first",
+            Reason::Nearest => "nearest",
+            Reason::Split => "split",
+            Reason::Failover => "failover",
+            Reason::Fallback => "fallback",
+            Reason::FailOpen => "fail_open",
+            Reason::Geofence => "geofence",
+            Reason::NoMembers => "no_members",
+            Reason::AllDown => "all_down",
+        }
+    }
+}
+
 /// What [`select`] decided.
 #[derive(Debug, Clone, Copy)]
 pub struct Decision<'p> {
     pub outcome: Outcome,
     /// Index into the pool's `dcs` of the datacenter that answers.
     pub dc: Option<usize>,
+    /// The zone's datacenter that answers (index into the zone's datacenters): differs from
+    /// `dc` in kind, and in pool when a fallback pool answered.
+    pub datacenter: Option<usize>,
+    /// The route rule of the asked pool that matched the client.
+    pub rule: Rule,
+    /// How the datacenter was chosen.
+    pub reason: Reason,
     picks: [Option<&'p Member>; MAX_ANSWERS],
     pub ttl: u32,
     /// The ECS scope: the prefix length over which this answer stays the same (not yet capped
@@ -188,7 +283,7 @@ fn select_at<'p, H: Health>(
     depth: usize,
 ) -> Decision<'p> {
     let addr = client.addr;
-    let (tiers, net_match) = route::matching(pool, client, &mut trace);
+    let (tiers, net_match, rule) = route::matching(pool, client, &mut trace);
     if trace.is_some() {
         let list: Vec<String> = tiers
             .iter()
@@ -199,6 +294,9 @@ fn select_at<'p, H: Health>(
     let mut d = Decision {
         outcome: Outcome::Answer,
         dc: None,
+        datacenter: None,
+        rule,
+        reason: Reason::Geofence,
         picks: [None; MAX_ANSWERS],
         ttl: pool.ttl,
         scope: route::scope(pool, tiers, net_match, client),
@@ -224,6 +322,7 @@ fn select_at<'p, H: Health>(
                 family_name(family)
             );
             d.outcome = Outcome::NoMembers;
+            d.reason = Reason::NoMembers;
             return d;
         }
         (None, Some(first)) => match pool.on_all_down {
@@ -240,6 +339,7 @@ fn select_at<'p, H: Health>(
                     "every datacenter of the route is down: on_all_down = \"nodata\""
                 );
                 d.outcome = Outcome::AllDownNoData;
+                d.reason = Reason::AllDown;
                 d.ttl = pool.ttl_degraded;
                 return d;
             }
@@ -249,6 +349,7 @@ fn select_at<'p, H: Health>(
                     "every datacenter of the route is down: on_all_down = \"servfail\""
                 );
                 d.outcome = Outcome::ServFail;
+                d.reason = Reason::AllDown;
                 return d;
             }
             OnAllDown::Pool(i) => match pools.get(i).filter(|_| depth < MAX_FALLBACKS) {
@@ -270,16 +371,27 @@ fn select_at<'p, H: Health>(
                     );
                     f.ttl = f.ttl.min(pool.ttl_degraded);
                     f.scope = f.scope.max(d.scope);
+                    f.rule = rule;
+                    if f.outcome == Outcome::Answer {
+                        f.reason = Reason::Fallback;
+                    }
                     return f;
                 }
                 None => {
                     d.outcome = Outcome::ServFail;
+                    d.reason = Reason::AllDown;
                     return d;
                 }
             },
         },
     };
     d.dc = Some(choice.dc);
+    d.datacenter = pool.dcs.get(choice.dc).map(|p| p.dc);
+    d.reason = if fail_open {
+        Reason::FailOpen
+    } else {
+        choice.reason
+    };
     if choice.rank > 0 || fail_open {
         d.ttl = pool.ttl_degraded;
     }

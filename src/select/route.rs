@@ -1,6 +1,6 @@
 //! Step 1: the route rule that matches the client, and the ECS scope it implies.
 
-use super::{Client, Trace, trace};
+use super::{Client, Rule, Trace, trace};
 use crate::model::{Pool, Tier, Tiers};
 use crate::net::common_prefix;
 
@@ -10,33 +10,38 @@ pub(super) fn matching<'p>(
     pool: &'p Pool,
     client: &Client<'_>,
     trace: &mut Option<&mut Trace>,
-) -> (&'p Tiers, Option<u8>) {
+) -> (&'p Tiers, Option<u8>, Rule) {
     let r = &pool.route;
     let a = client.addr;
     if let Some((net, t)) = r.networks.iter().find(|(n, _)| n.contains(a)) {
         trace!(trace, "route: network {net} matches {a}");
-        return (t, Some(net.len));
+        return (t, Some(net.len), Rule::Network);
     }
     let loc = client.loc;
     if let Some((n, t)) = loc.asn.and_then(|n| Some((n, r.asns.get(&n)?))) {
         trace!(trace, "route: asns AS{n} matches");
-        return (t, None);
+        return (t, None, Rule::Asn);
     }
-    for (kind, code, map) in [
-        ("subdivisions", loc.subdivision, &r.subdivisions),
-        ("countries", loc.country, &r.countries),
-        ("continents", loc.continent, &r.continents),
+    for (kind, rule, code, map) in [
+        (
+            "subdivisions",
+            Rule::Subdivision,
+            loc.subdivision,
+            &r.subdivisions,
+        ),
+        ("countries", Rule::Country, loc.country, &r.countries),
+        ("continents", Rule::Continent, loc.continent, &r.continents),
     ] {
         if let Some((c, t)) = code.and_then(|c| Some((c, map.get(&c)?))) {
             trace!(trace, "route: {kind} {c} matches");
-            return (t, None);
+            return (t, None, rule);
         }
     }
     trace!(
         trace,
         "route: no network, ASN, subdivision, country or continent rule matches: default"
     );
-    (&r.default, None)
+    (&r.default, None, Rule::Default)
 }
 
 /// The scope before stickiness: the answer holds for the matched rule network, or else for the

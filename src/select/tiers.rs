@@ -1,7 +1,7 @@
 //! Step 2: the datacenter, the first available one in failover order.
 
 use super::score::score;
-use super::{Client, Health, MAX_NEAREST, Trace, family_name, trace};
+use super::{Client, Health, MAX_NEAREST, Reason, Trace, family_name, trace};
 use crate::geo::distance_km;
 use crate::model::{Datacenter, Family, Pool, Tier, Tiers};
 
@@ -13,6 +13,8 @@ pub(super) struct Choice {
     pub rank: usize,
     /// A split tier chose it per client network.
     pub sticky: bool,
+    /// How: the first choice of a fixed tier, nearest, a split, or a failover.
+    pub reason: Reason,
 }
 
 /// The datacenter's name (`i`: index into the pool's `dcs`).
@@ -96,6 +98,11 @@ pub(super) fn choose<H: Health>(
                         dc: *i,
                         rank: ti,
                         sticky: false,
+                        reason: if ti == 0 {
+                            Reason::First
+                        } else {
+                            Reason::Failover
+                        },
                     });
                 }
                 trace!(
@@ -125,6 +132,11 @@ pub(super) fn choose<H: Health>(
                         dc: i,
                         rank: ti,
                         sticky: true,
+                        reason: if ti == 0 {
+                            Reason::Split
+                        } else {
+                            Reason::Failover
+                        },
                     });
                 }
                 trace!(
@@ -179,6 +191,11 @@ pub(super) fn choose<H: Health>(
                             dc: i,
                             rank: ti + rank,
                             sticky: false,
+                            reason: if ti + rank == 0 {
+                                Reason::Nearest
+                            } else {
+                                Reason::Failover
+                            },
                         });
                     }
                     trace!(

@@ -19,17 +19,20 @@ use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseI
 use hickory_server::zone_handler::MessageResponseBuilder;
 
 use crate::engine::{self, Outcome, Transport};
+use crate::metrics::Report;
+use crate::querylog::QueryLog;
 use crate::state::State;
 
 /// Answers hickory-server requests from the live snapshot.
 pub struct EngineHandler {
     state: Arc<State>,
+    log: Option<Arc<QueryLog>>,
 }
 
 impl EngineHandler {
-    /// A handler over the shared state.
-    pub fn new(state: Arc<State>) -> EngineHandler {
-        EngineHandler { state }
+    /// A handler over the shared state, logging sampled queries to `log`.
+    pub fn new(state: Arc<State>, log: Option<Arc<QueryLog>>) -> EngineHandler {
+        EngineHandler { state, log }
     }
 }
 
@@ -59,15 +62,30 @@ impl RequestHandler for EngineHandler {
         };
         let mut out = Vec::with_capacity(512);
         let outcome = {
+            let t0 = std::time::Instant::now();
             let snap = self.state.load();
-            engine::respond(
+            let mut report = Report::default();
+            let outcome = engine::respond_reported(
                 &**snap,
                 &snap.limits,
                 request.as_slice(),
                 request.src(),
                 transport,
                 &mut out,
-            )
+                &mut report,
+            );
+            super::observe(
+                &snap,
+                &report,
+                outcome,
+                transport,
+                request.src(),
+                request.as_slice(),
+                &out,
+                t0,
+                self.log.as_deref(),
+            );
+            outcome
         };
         if outcome == Outcome::Drop {
             return failed(request);

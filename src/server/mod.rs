@@ -6,6 +6,65 @@ pub mod tcp;
 pub mod udp;
 
 use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::engine::{Outcome, Transport};
+use crate::metrics::{Report, Served};
+use crate::querylog::QueryLog;
+use crate::state::Snapshot;
+
+/// Counts one answered (or dropped) query in the snapshot's metrics and hands it to the query
+/// log when the log wants it. Called by every transport after the engine, before the send.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub(crate) fn observe(
+    snap: &Arc<Snapshot>,
+    report: &Report,
+    outcome: Outcome,
+    transport: Transport,
+    peer: SocketAddr,
+    request: &[u8],
+    response: &[u8],
+    t0: Instant,
+    log: Option<&QueryLog>,
+) {
+    let (rcode, truncated) = match outcome {
+        Outcome::Reply { rcode, truncated } => (Some(rcode), truncated),
+        Outcome::Drop => (None, false),
+    };
+    if let Some(m) = &snap.metrics {
+        m.record(
+            report,
+            &Served {
+                transport: transport as usize,
+                rcode,
+                truncated,
+                request_len: request.len(),
+                response_len: if rcode.is_some() { response.len() } else { 0 },
+                nanos: u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX),
+            },
+        );
+    }
+    if let Some(log) = log
+        && rcode.is_some()
+        && log.wants()
+        && !log.log(
+            snap.clone(),
+            peer,
+            transport == Transport::Tcp,
+            request,
+            response,
+            *report,
+        )
+        && let Some(m) = &snap.metrics
+    {
+        m.common()
+            .query_log_dropped
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
 
 /// Errors after which a listening socket keeps working (a peer went away between SYN and
 /// accept, or the process ran out of descriptors for a moment).

@@ -4,7 +4,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -12,6 +12,8 @@ use tokio::sync::{Semaphore, watch};
 use tokio::time::timeout;
 
 use crate::engine::{self, Outcome, Transport};
+use crate::metrics::Report;
+use crate::querylog::QueryLog;
 use crate::state::State;
 
 /// TCP limits.
@@ -28,6 +30,7 @@ pub async fn serve(
     state: Arc<State>,
     limits: TcpLimits,
     slots: Arc<Semaphore>,
+    log: Option<Arc<QueryLog>>,
     stop: watch::Receiver<bool>,
 ) -> io::Result<()> {
     loop {
@@ -55,8 +58,18 @@ pub async fn serve(
         };
         let state = state.clone();
         let stop = stop.clone();
+        let log = log.clone();
         tokio::spawn(async move {
-            if let Err(e) = connection(stream, peer, &state, limits.idle_timeout, stop).await {
+            if let Err(e) = connection(
+                stream,
+                peer,
+                &state,
+                log.as_deref(),
+                limits.idle_timeout,
+                stop,
+            )
+            .await
+            {
                 tracing::debug!(%peer, error = %e, "tcp connection ended");
             }
             drop(permit);
@@ -68,6 +81,7 @@ async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
     state: &State,
+    log: Option<&QueryLog>,
     idle: Duration,
     mut stop: watch::Receiver<bool>,
 ) -> io::Result<()> {
@@ -92,14 +106,29 @@ async fn connection(
             Err(_) => return Ok(()),
             Ok(r) => r?,
         };
+        let t0 = Instant::now();
+        let request = buf.get(..len).unwrap_or_default();
         let snap = state.load();
-        let outcome = engine::respond(
+        let mut report = Report::default();
+        let outcome = engine::respond_reported(
             &**snap,
             &snap.limits,
-            &buf[..len],
+            request,
             peer,
             Transport::Tcp,
             &mut out,
+            &mut report,
+        );
+        super::observe(
+            &snap,
+            &report,
+            outcome,
+            Transport::Tcp,
+            peer,
+            request,
+            &out,
+            t0,
+            log,
         );
         drop(snap);
         match outcome {

@@ -6,11 +6,14 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
 
 use crate::engine::{self, Outcome, Transport};
+use crate::metrics::Report;
+use crate::querylog::QueryLog;
 use crate::state::State;
 
 /// Answers datagrams on `socket` until `stop` turns true (after the answer in hand is sent) or an
@@ -18,6 +21,7 @@ use crate::state::State;
 pub async fn serve(
     socket: Arc<UdpSocket>,
     state: Arc<State>,
+    log: Option<Arc<QueryLog>>,
     mut stop: watch::Receiver<bool>,
 ) -> io::Result<()> {
     let mut buf = vec![0u8; 65_535];
@@ -32,15 +36,31 @@ pub async fn serve(
             Err(e) if super::is_transient(&e) => continue,
             Err(e) => return Err(e),
         };
+        let t0 = Instant::now();
+        let request = buf.get(..n).unwrap_or_default();
         let snap = state.load();
-        let outcome = engine::respond(
+        let mut report = Report::default();
+        let outcome = engine::respond_reported(
             &**snap,
             &snap.limits,
-            &buf[..n],
+            request,
             peer,
             Transport::Udp,
             &mut out,
+            &mut report,
         );
+        super::observe(
+            &snap,
+            &report,
+            outcome,
+            Transport::Udp,
+            peer,
+            request,
+            &out,
+            t0,
+            log.as_deref(),
+        );
+        drop(snap);
         if let Outcome::Reply { .. } = outcome {
             // a failed send (the client's port is gone, a full buffer) loses one answer, never the loop
             if let Err(e) = socket.send_to(&out, peer).await {

@@ -25,17 +25,22 @@ pub mod rtype {
     pub const TXT: u16 = 16;
     pub const AAAA: u16 = 28;
     pub const SRV: u16 = 33;
+    pub const NAPTR: u16 = 35;
     pub const DNAME: u16 = 39;
     pub const OPT: u16 = 41;
     pub const DS: u16 = 43;
     pub const RRSIG: u16 = 46;
     pub const NSEC: u16 = 47;
+    pub const DNSKEY: u16 = 48;
+    pub const SVCB: u16 = 64;
+    pub const HTTPS: u16 = 65;
     pub const TSIG: u16 = 250;
     pub const IXFR: u16 = 251;
     pub const AXFR: u16 = 252;
     pub const MAILB: u16 = 253;
     pub const MAILA: u16 = 254;
     pub const ANY: u16 = 255;
+    pub const CAA: u16 = 257;
 }
 
 /// Response codes (RFC 1035, RFC 6891).
@@ -46,6 +51,7 @@ pub mod rcode {
     pub const NXDOMAIN: u16 = 3;
     pub const NOTIMP: u16 = 4;
     pub const REFUSED: u16 = 5;
+    pub const NOTAUTH: u16 = 9;
     pub const BADVERS: u16 = 16;
 }
 

@@ -22,6 +22,15 @@ struct Cli {
     /// Log filter (tracing syntax: error, warn, info, debug, or per module)
     #[arg(long, global = true, env = "GEOSTEER_LOG", default_value = "info")]
     log: String,
+    /// Log line format: text for people, json (one object per line) for log pipelines
+    #[arg(
+        long,
+        global = true,
+        env = "GEOSTEER_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -155,16 +164,28 @@ enum Command {
     Version,
 }
 
-fn init_logging(filter: &str) {
+/// How log lines look.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn init_logging(filter: &str, format: LogFormat) {
     // hickory's own per-request logging is noise at info level
     let filter = format!("hickory_server=warn,{filter}");
     let env = tracing_subscriber::EnvFilter::try_new(&filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(env)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        // every line has a timestamp (UTC, RFC 3339) and a level, in both formats
+        LogFormat::Json => fmt.json().flatten_event(true).init(),
+        LogFormat::Text => fmt
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
 }
 
 fn load_config(common: &Common, flags: Overrides) -> Result<Config, ExitCode> {
@@ -305,18 +326,27 @@ fn main() -> ExitCode {
             http,
             threads,
         } => {
-            init_logging(&cli.log);
-            let config = match load_config(
-                &common,
-                Overrides {
-                    listen,
-                    http,
-                    threads,
-                    ..Default::default()
-                },
-            ) {
+            init_logging(&cli.log, cli.log_format);
+            let flags = Overrides {
+                zones: common.zones.clone(),
+                geoip: common.geoip.clone(),
+                listen,
+                http,
+                threads,
+            };
+            let config = match Config::load(common.config.as_deref(), &flags) {
                 Ok(c) => c,
-                Err(code) => return code,
+                Err(e) => {
+                    // a server's fatal errors go to its log, one line (with time and level) each
+                    for p in &e.problems {
+                        tracing::error!("{p}");
+                    }
+                    tracing::error!(
+                        "{} problem(s) in the configuration, not started",
+                        e.problems.len()
+                    );
+                    return ExitCode::from(1);
+                }
             };
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(config.threads)
@@ -332,10 +362,15 @@ fn main() -> ExitCode {
             match rt.block_on(geosteer::app::serve(config)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    // not through tracing: a list of problems reads best one per line
-                    eprintln!("{e}");
-                    if let geosteer::app::ServeError::Load(l) = &e {
-                        eprintln!("{} problem(s) found", l.problems.len());
+                    // one log line per problem, so each has its time and level
+                    match &e {
+                        geosteer::app::ServeError::Load(l) => {
+                            for p in &l.problems {
+                                tracing::error!("{p}");
+                            }
+                            tracing::error!("{} problem(s) found, not started", l.problems.len());
+                        }
+                        other => tracing::error!("{other}"),
                     }
                     ExitCode::from(1)
                 }

@@ -7,80 +7,15 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
 use common::*;
-
-/// An HTTP server on `ip`: answers every request with the current status; counts connections.
-/// With `flap`, the status alternates between 200 and 503 on every request.
-struct Target {
-    port: u16,
-    status: Arc<AtomicU16>,
-    connections: Arc<AtomicUsize>,
-    hang: Arc<AtomicBool>,
-    flap: Arc<AtomicBool>,
-}
-
-impl Target {
-    fn start(ip: &str) -> Target {
-        Target::start_on(ip, 0)
-    }
-
-    /// [`Target::start`] on a given port (0: any).
-    fn start_on(ip: &str, port: u16) -> Target {
-        let l = TcpListener::bind((ip, port)).unwrap();
-        let port = l.local_addr().unwrap().port();
-        let t = Target {
-            port,
-            status: Arc::new(AtomicU16::new(200)),
-            connections: Arc::new(AtomicUsize::new(0)),
-            hang: Arc::new(AtomicBool::new(false)),
-            flap: Arc::new(AtomicBool::new(false)),
-        };
-        let (status, conns, hang, flap) = (
-            t.status.clone(),
-            t.connections.clone(),
-            t.hang.clone(),
-            t.flap.clone(),
-        );
-        std::thread::spawn(move || {
-            let mut n = 0u64;
-            for s in l.incoming() {
-                let Ok(mut s) = s else { continue };
-                conns.fetch_add(1, Ordering::SeqCst);
-                if hang.load(Ordering::SeqCst) {
-                    // hold the connection open without answering
-                    std::thread::spawn(move || {
-                        std::thread::sleep(Duration::from_secs(5));
-                        drop(s);
-                    });
-                    continue;
-                }
-                n += 1;
-                let code = if flap.load(Ordering::SeqCst) {
-                    if n.is_multiple_of(2) { 200 } else { 503 }
-                } else {
-                    status.load(Ordering::SeqCst)
-                };
-                let mut buf = [0u8; 1024];
-                let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
-                let _ = s.read(&mut buf);
-                let _ = write!(
-                    s,
-                    "HTTP/1.1 {code} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
-                );
-            }
-        });
-        t
-    }
-}
 
 const ZONE: &str = "$TTL 60\n@ SOA ns h 1 7200 3600 1209600 60\n@ NS ns\nns A 192.0.2.53\n";
 

@@ -12,6 +12,7 @@ use hickory_proto::op::Message;
 use hickory_proto::rr::RecordType;
 
 pub mod target;
+#[allow(unused_imports)]
 pub use target::Target;
 
 /// The repository root.

@@ -160,8 +160,34 @@ enum Command {
         #[arg(long)]
         http: Option<String>,
     },
+    /// Ask the running server whether it is alive (GET /livez) or ready (--ready, GET /readyz)
+    #[command(
+        after_help = "Exit status: 0 when the server says so, 1 otherwise (or when it cannot be reached). For container HEALTHCHECKs and scripts.\n\nExamples:\n  geosteer ping\n  geosteer ping --ready --http 127.0.0.1:9153"
+    )]
+    Ping {
+        /// The server's config file, to find its HTTP endpoint
+        #[arg(long, short = 'c')]
+        config: Option<PathBuf>,
+        /// The HTTP endpoint (default: the config's `http`, else 127.0.0.1:9153)
+        #[arg(long)]
+        http: Option<String>,
+        /// Ask whether it is ready to answer (sockets bound, first health round done)
+        #[arg(long)]
+        ready: bool,
+    },
     /// Print the version
     Version,
+    /// Print the manual page (roff), generated from these definitions
+    #[command(after_help = "Examples:\n  geosteer man > /usr/local/share/man/man1/geosteer.1\n  geosteer man | man -l -")]
+    Man,
+    /// Print shell completions
+    #[command(
+        after_help = "Examples:\n  geosteer completions bash > /etc/bash_completion.d/geosteer\n  geosteer completions zsh > \"${fpath[1]}/_geosteer\"\n  geosteer completions fish > ~/.config/fish/completions/geosteer.fish"
+    )]
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
 }
 
 /// How log lines look.
@@ -204,11 +230,40 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Reload { config, http } => reload(config, http),
+        Command::Ping {
+            config,
+            http,
+            ready,
+        } => ping(config, http, ready),
         Command::Drain { common, set } => set_override(&common, &set, OverrideState::Drain),
         Command::Down { common, set } => set_override(&common, &set, OverrideState::Down),
         Command::Up { common, set } => set_override(&common, &set, OverrideState::Up),
         Command::Undrain { common, target } => remove_override(&common, &target),
         Command::Overrides { common } => list_overrides(&common),
+        Command::Man => {
+            use clap::CommandFactory;
+            let mut out = Vec::new();
+            if let Err(e) = clap_mangen::Man::new(Cli::command()).render(&mut out) {
+                eprintln!("cannot render the manual page: {e}");
+                return ExitCode::from(1);
+            }
+            // every subcommand's own page follows, so one page documents the whole tool
+            for sub in Cli::command().get_subcommands() {
+                let name = format!("geosteer-{}", sub.get_name());
+                let sub = sub.clone().name(name);
+                if let Err(e) = clap_mangen::Man::new(sub).render(&mut out) {
+                    eprintln!("cannot render the manual page: {e}");
+                    return ExitCode::from(1);
+                }
+            }
+            print!("{}", String::from_utf8_lossy(&out));
+            ExitCode::SUCCESS
+        }
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "geosteer", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
         Command::Version => {
             println!("geosteer {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
@@ -379,29 +434,54 @@ fn main() -> ExitCode {
     }
 }
 
+/// The running server's HTTP endpoint: `--http`, else the config file's `http`, else the default.
+fn endpoint(config: Option<PathBuf>, http: Option<String>) -> Result<String, ExitCode> {
+    if let Some(h) = http {
+        return Ok(h.trim_start_matches("http://").trim_end_matches('/').to_string());
+    }
+    let Some(f) = config else {
+        return Ok("127.0.0.1:9153".to_string());
+    };
+    match Config::load(Some(&f), &Overrides::default()) {
+        Ok(c) => c.http.map(|a| a.to_string()).ok_or_else(|| {
+            eprintln!("{}: no http endpoint is configured; give --http", f.display());
+            ExitCode::from(1)
+        }),
+        Err(e) => {
+            eprintln!("{e}");
+            Err(ExitCode::from(1))
+        }
+    }
+}
+
+/// `geosteer ping`: GET /livez (or /readyz) and exit 0 on 200.
+fn ping(config: Option<PathBuf>, http: Option<String>, ready: bool) -> ExitCode {
+    let addr = match endpoint(config, http) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    let path = if ready { "/readyz" } else { "/livez" };
+    match geosteer::admin_client::get(&addr, path) {
+        Ok((200, body)) => {
+            print!("{body}");
+            ExitCode::SUCCESS
+        }
+        Ok((code, body)) => {
+            eprint!("HTTP {code}: {body}");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("cannot reach the server's HTTP endpoint at {addr}: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 /// `geosteer reload`: POST /reload to the running server and print what it says.
 fn reload(config: Option<PathBuf>, http: Option<String>) -> ExitCode {
-    let addr = match http {
-        Some(h) => h,
-        None => match config {
-            Some(f) => match Config::load(Some(&f), &Overrides::default()) {
-                Ok(c) => match c.http {
-                    Some(a) => a.to_string(),
-                    None => {
-                        eprintln!(
-                            "{}: no http endpoint is configured; give --http",
-                            f.display()
-                        );
-                        return ExitCode::from(1);
-                    }
-                },
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::from(1);
-                }
-            },
-            None => "127.0.0.1:9153".to_string(),
-        },
+    let addr = match endpoint(config, http) {
+        Ok(a) => a,
+        Err(code) => return code,
     };
     match geosteer::admin_client::post(&addr, "/reload") {
         Ok((200, body)) => {

@@ -700,6 +700,23 @@ fn the_dashboard_asks_only_for_metrics_that_exist() {
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| l.split(['{', ' ']).next())
         .collect();
+    // the README's metrics table lists every family of the scrape, and nothing else
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let families: std::collections::BTreeSet<&str> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    let documented: std::collections::BTreeSet<&str> = readme
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `geosteer_"))
+        .filter_map(|l| l.split('`').next())
+        .collect();
+    let documented: std::collections::BTreeSet<String> =
+        documented.iter().map(|n| format!("geosteer_{n}")).collect();
+    let families: std::collections::BTreeSet<String> =
+        families.iter().map(|n| n.to_string()).collect();
+    assert_eq!(documented, families, "README's metrics table vs a live scrape");
     let dash = std::fs::read_to_string(root().join("dist/grafana-dashboard.json")).unwrap();
     let v: serde_json::Value = serde_json::from_str(&dash).unwrap();
     let mut exprs = Vec::new();

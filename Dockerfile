@@ -14,6 +14,8 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src src
 COPY benches benches
+# the country and continent tables are compiled in (geo::countries)
+COPY geodata geodata
 RUN cargo build --release --locked --bin geosteer
 
 FROM debian:bookworm-slim

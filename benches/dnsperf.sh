@@ -6,7 +6,9 @@
 # Each server runs pinned to CPU 1 (taskset), dnsperf pinned to CPU 0. For every run the script
 # reads the server's user+system CPU time from /proc and reports queries/s and server CPU µs per
 # answered query; the ratio geosteer/NSD is the figure to compare (the machine is shared and noisy:
-# absolute numbers move between runs, ratios within one run do not). Needs: dnsperf, nsd, dig
+# absolute numbers move between runs, ratios within one run do not). geosteer runs in four ways:
+# its default (metrics on), metrics off, the query log on at its default sampling, and behind
+# hickory-server's transport. Needs: dnsperf, nsd, dig
 # (Debian: dnsperf nsd bind9-dnsutils). Results: a markdown table on stdout.
 set -euo pipefail
 secs=8 reps=3
@@ -89,9 +91,9 @@ wait_ready() {
     echo "server on port $1 did not answer" >&2; exit 1
 }
 
-measure() { # measure NAME PORT PID
-    local name=$1 port=$2 pid=$3 hz; hz=$(getconf CLK_TCK)
-    for rep in $(seq "$reps"); do
+measure() { # measure NAME PORT PID REP: one run
+    local name=$1 port=$2 pid=$3 rep=$4 hz; hz=$(getconf CLK_TCK)
+    {
         local c0 c1 out qps done
         c0=$(ticks "$pid")
         out=$(taskset -c 0 dnsperf -s 127.0.0.1 -p "$port" -d "$work/queries.txt" -e -c 4 -T 1 -q 500 -l "$secs" 2>&1)
@@ -100,7 +102,7 @@ measure() { # measure NAME PORT PID
         done=$(awk '/Queries completed:/ {print $3}' <<< "$out")
         awk -v n="$name" -v r="$rep" -v q="$qps" -v d="$done" -v t=$((c1 - c0)) -v hz="$hz" -v s="$secs" \
             'BEGIN { cpu = t / hz; printf "%s,%d,%.0f,%.3f,%.1f\n", n, r, q, cpu / d * 1e6, cpu / s * 100 }'
-    done
+    }
 }
 
 start nsd nsd -d -c "$work/nsd.conf"; nsd_pid=$PID
@@ -111,12 +113,25 @@ wait_ready "$port_gs"
 printf 'zones = "%s"\n[dns]\ntransport = "hickory"\n' "$work/zones" > "$work/hickory.toml"
 start geosteer-hickory "$bin" serve --config "$work/hickory.toml" --listen "127.0.0.1:$port_hk" --threads 1; hk_pid=$PID
 wait_ready "$port_hk"
+# the cost of observability: metrics off, and the query log on at its default sampling (1 in 100,
+# at most 1000 lines a second); the plain geosteer row above has metrics on (the default)
+port_nm=${PORT_NM:-5394} port_ql=${PORT_QL:-5395}
+printf 'zones = "%s"\n[metrics]\nenabled = false\n' "$work/zones" > "$work/nometrics.toml"
+start geosteer-nometrics "$bin" serve --config "$work/nometrics.toml" --listen "127.0.0.1:$port_nm" --threads 1; nm_pid=$PID
+wait_ready "$port_nm"
+printf 'zones = "%s"\n[query_log]\npath = "%s"\n' "$work/zones" "$work/queries.jsonl" > "$work/querylog.toml"
+start geosteer-querylog "$bin" serve --config "$work/querylog.toml" --listen "127.0.0.1:$port_ql" --threads 1; ql_pid=$PID
+wait_ready "$port_ql"
 
-{
-    measure nsd "$port_nsd" "$nsd_pid"
-    measure geosteer "$port_gs" "$gs_pid"
-    measure geosteer-hickory "$port_hk" "$hk_pid"
-} > "$work/runs.csv"
+# interleaved: every server once per round, so a slow stretch of the machine hits all of them
+for rep in $(seq "$reps"); do
+    measure nsd "$port_nsd" "$nsd_pid" "$rep"
+    measure geosteer "$port_gs" "$gs_pid" "$rep"
+    measure geosteer-nometrics "$port_nm" "$nm_pid" "$rep"
+    measure geosteer-querylog "$port_ql" "$ql_pid" "$rep"
+    measure geosteer-hickory "$port_hk" "$hk_pid" "$rep"
+done > "$work/runs.csv"
+echo "query log lines written: $(wc -l < "$work/queries.jsonl")" >&2
 
 python3 - "$work/runs.csv" "$secs" "$reps" <<'PY'
 import csv, statistics, sys
@@ -129,7 +144,7 @@ med = {n: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v
 print(f"dnsperf -c 4 -T 1 -q 500 -l {sys.argv[2]}, {sys.argv[3]} run(s) each, server on CPU 1, dnsperf on CPU 0\n")
 print("| server | QPS (median) | server µs/query (median, min–max) | × NSD | server core busy |")
 print("|---|---|---|---|---|")
-for n in ("nsd", "geosteer", "geosteer-hickory"):
+for n in ("nsd", "geosteer-nometrics", "geosteer", "geosteer-querylog", "geosteer-hickory"):
     q, us, core, lo, hi = med[n]
     print(f"| {n} | {q/1000:.0f}k | {us:.2f} ({lo:.2f}–{hi:.2f}) | {us/med['nsd'][1]:.2f} | {core:.0f} % |")
 PY

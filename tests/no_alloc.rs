@@ -129,6 +129,41 @@ fn geo_answers_do_not_allocate() {
     }
     let after = allocs();
     assert_eq!(after - before, 0, "allocations on the geo query path");
+
+    // counting the queries into the metrics, as the transports do, allocates nothing either
+    let metrics = geosteer::metrics::Metrics::new();
+    let handles = metrics.handles(&snap.zones);
+    let before = allocs();
+    for _ in 0..100 {
+        for p in &packets {
+            let mut report = geosteer::metrics::Report::default();
+            let outcome = geosteer::engine::respond_reported(
+                &**snap,
+                &snap.limits,
+                p,
+                client,
+                Transport::Udp,
+                &mut out,
+                &mut report,
+            );
+            let geosteer::engine::Outcome::Reply { rcode, truncated } = outcome else {
+                panic!("dropped")
+            };
+            assert!(report.pool.is_some() || report.zone.is_some());
+            handles.record(
+                &report,
+                &geosteer::metrics::Served {
+                    transport: 0,
+                    rcode: Some(rcode),
+                    truncated,
+                    request_len: p.len(),
+                    response_len: out.len(),
+                    nanos: 1234,
+                },
+            );
+        }
+    }
+    assert_eq!(allocs() - before, 0, "allocations when counting queries");
 }
 
 /// Health-filtered answers allocate nothing either: an override drains a datacenter, so answers

@@ -748,3 +748,48 @@ fn the_dashboard_asks_only_for_metrics_that_exist() {
         }
     }
 }
+
+#[test]
+fn live_explain_equals_geosteer_explain() {
+    let s = Server::start(&["--http", "127.0.0.1:0"]);
+    let web = s.http().unwrap();
+    for (client, ecs, name, qtype) in [
+        ("198.51.100.7", Some("202.232.0.0/24"), "www.example.com", "A"),
+        ("198.51.100.7", Some("81.2.69.0/24"), "example.com", "AAAA"),
+        ("10.1.2.3", None, "www.example.com", "A"),
+        ("192.0.2.1", None, "assets.example.com", "A"),
+        ("192.0.2.1", None, "nope.example.com", "A"),
+        ("192.0.2.1", None, "example.com", "MX"),
+    ] {
+        let mut args = vec!["explain", "--client", client];
+        if let Some(e) = ecs {
+            args.extend(["--ecs", e]);
+        }
+        args.extend([name, qtype]);
+        let (code, files, err) = geosteer(&args);
+        assert_eq!(code, 0, "{err}");
+        let endpoint = web.to_string();
+        let mut remote = vec!["explain", "--server", &endpoint];
+        remote.extend(&args[1..]);
+        let (code, live, err) = geosteer(&remote);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(live, files, "{args:?}");
+        // and the JSON itself carries the same steps and records
+        let mut path = format!("/explain?client={client}&name={name}&type={qtype}");
+        if let Some(e) = ecs {
+            path.push_str(&format!("&ecs={}", e.replace('/', "%2F")));
+        }
+        let (code, body) = http(web, "GET", &path);
+        assert_eq!(code, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        for step in v["steps"].as_array().unwrap() {
+            assert!(files.contains(step["step"].as_str().unwrap()), "{step}");
+        }
+        for r in v["answer"]["records"].as_array().unwrap() {
+            assert!(files.contains(r.as_str().unwrap()), "{r}");
+        }
+    }
+    let (code, body) = http(web, "GET", "/explain?client=nonsense&name=x");
+    assert_eq!(code, 400);
+    assert!(body.contains("\"error\""), "{body}");
+}

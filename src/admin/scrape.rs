@@ -58,9 +58,8 @@ pub(super) fn render(
 }
 
 /// One metric family being written.
-struct Family<'a, 'e> {
+struct Family<'a> {
     enc: prometheus_client::encoding::MetricEncoder<'a>,
-    _e: std::marker::PhantomData<&'e ()>,
 }
 
 fn family<'a>(
@@ -68,14 +67,13 @@ fn family<'a>(
     name: &'a str,
     help: &str,
     kind: MetricType,
-) -> Result<Family<'a, 'a>, std::fmt::Error> {
+) -> Result<Family<'a>, std::fmt::Error> {
     Ok(Family {
         enc: enc.encode_descriptor(name, help, None, kind)?,
-        _e: std::marker::PhantomData,
     })
 }
 
-impl Family<'_, '_> {
+impl Family<'_> {
     fn counter<const N: usize>(
         &mut self,
         labels: [(&str, &str); N],

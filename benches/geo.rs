@@ -103,6 +103,44 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
+    // the same answer counted into the metrics as the transports count it: the clock read twice,
+    // the engine's report, the increments
+    let metrics = geosteer::metrics::Metrics::new();
+    let handles = metrics.handles(&snap.zones);
+    let pkt = ecs_query("www.example.com", "202.232.0.0");
+    g.bench_function(
+        "www A with ECS, end to end (Japan), counted in metrics",
+        |b| {
+            b.iter(|| {
+                let t0 = std::time::Instant::now();
+                let mut report = geosteer::metrics::Report::default();
+                let o = geosteer::engine::respond_reported(
+                    &**snap,
+                    &snap.limits,
+                    &pkt,
+                    src,
+                    Transport::Udp,
+                    &mut out,
+                    &mut report,
+                );
+                let Outcome::Reply { rcode, truncated } = o else {
+                    unreachable!()
+                };
+                handles.record(
+                    &report,
+                    &geosteer::metrics::Served {
+                        transport: 0,
+                        rcode: Some(rcode),
+                        truncated,
+                        request_len: pkt.len(),
+                        response_len: out.len(),
+                        nanos: u64::try_from(t0.elapsed().as_nanos()).unwrap_or(0),
+                    },
+                );
+                out.len()
+            })
+        },
+    );
     g.finish();
 }
 

@@ -178,7 +178,9 @@ enum Command {
     /// Print the version
     Version,
     /// Print the manual page (roff), generated from these definitions
-    #[command(after_help = "Examples:\n  geosteer man > /usr/local/share/man/man1/geosteer.1\n  geosteer man | man -l -")]
+    #[command(
+        after_help = "Examples:\n  geosteer man > /usr/local/share/man/man1/geosteer.1\n  geosteer man | man -l -"
+    )]
     Man,
     /// Print shell completions
     #[command(
@@ -261,7 +263,12 @@ fn main() -> ExitCode {
         }
         Command::Completions { shell } => {
             use clap::CommandFactory;
-            clap_complete::generate(shell, &mut Cli::command(), "geosteer", &mut std::io::stdout());
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "geosteer",
+                &mut std::io::stdout(),
+            );
             ExitCode::SUCCESS
         }
         Command::Version => {
@@ -437,14 +444,20 @@ fn main() -> ExitCode {
 /// The running server's HTTP endpoint: `--http`, else the config file's `http`, else the default.
 fn endpoint(config: Option<PathBuf>, http: Option<String>) -> Result<String, ExitCode> {
     if let Some(h) = http {
-        return Ok(h.trim_start_matches("http://").trim_end_matches('/').to_string());
+        return Ok(h
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string());
     }
     let Some(f) = config else {
         return Ok("127.0.0.1:9153".to_string());
     };
     match Config::load(Some(&f), &Overrides::default()) {
         Ok(c) => c.http.map(|a| a.to_string()).ok_or_else(|| {
-            eprintln!("{}: no http endpoint is configured; give --http", f.display());
+            eprintln!(
+                "{}: no http endpoint is configured; give --http",
+                f.display()
+            );
             ExitCode::from(1)
         }),
         Err(e) => {

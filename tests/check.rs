@@ -410,5 +410,8 @@ fn a_flag_error_names_the_flag_and_serve_counts_problems() {
         d.to_str().unwrap(),
     ]);
     assert_eq!(code, 1);
-    assert!(err.trim_end().ends_with("4 problem(s) found"), "{err}");
+    // one log line (time, level) per problem, then the count
+    let last = err.trim_end().lines().last().unwrap();
+    assert!(last.contains(" ERROR "), "{err}");
+    assert!(last.ends_with("4 problem(s) found, not started"), "{err}");
 }

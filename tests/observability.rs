@@ -716,7 +716,10 @@ fn the_dashboard_asks_only_for_metrics_that_exist() {
         documented.iter().map(|n| format!("geosteer_{n}")).collect();
     let families: std::collections::BTreeSet<String> =
         families.iter().map(|n| n.to_string()).collect();
-    assert_eq!(documented, families, "README's metrics table vs a live scrape");
+    assert_eq!(
+        documented, families,
+        "README's metrics table vs a live scrape"
+    );
     let dash = std::fs::read_to_string(root().join("dist/grafana-dashboard.json")).unwrap();
     let v: serde_json::Value = serde_json::from_str(&dash).unwrap();
     let mut exprs = Vec::new();
@@ -754,7 +757,12 @@ fn live_explain_equals_geosteer_explain() {
     let s = Server::start(&["--http", "127.0.0.1:0"]);
     let web = s.http().unwrap();
     for (client, ecs, name, qtype) in [
-        ("198.51.100.7", Some("202.232.0.0/24"), "www.example.com", "A"),
+        (
+            "198.51.100.7",
+            Some("202.232.0.0/24"),
+            "www.example.com",
+            "A",
+        ),
         ("198.51.100.7", Some("81.2.69.0/24"), "example.com", "AAAA"),
         ("10.1.2.3", None, "www.example.com", "A"),
         ("192.0.2.1", None, "assets.example.com", "A"),

@@ -17,14 +17,19 @@ use common::*;
 
 #[test]
 fn the_shipped_config_checks_clean() {
-    let (code, out, err) = check(&["--config", root().join("dist/geosteer.toml").to_str().unwrap()]);
+    let (code, out, err) = check(&[
+        "--config",
+        root().join("dist/geosteer.toml").to_str().unwrap(),
+    ]);
     assert_eq!(code, 0, "{out}{err}");
 }
 
 /// The ```toml block of a README section.
 fn readme_block(section: &str) -> String {
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
-    let at = readme.find(section).unwrap_or_else(|| panic!("no {section}"));
+    let at = readme
+        .find(section)
+        .unwrap_or_else(|| panic!("no {section}"));
     let rest = &readme[at..];
     let start = rest.find("```toml\n").unwrap() + "```toml\n".len();
     let end = rest[start..].find("```").unwrap() + start;
@@ -48,10 +53,23 @@ fn the_readme_sample_config_works_as_written() {
 fn man_page_and_completions_come_from_the_command_line() {
     let (code, man, err) = geosteer(&["man"]);
     assert_eq!(code, 0, "{err}");
-    assert!(man.starts_with(".ie") || man.contains(".TH geosteer 1"), "{man}");
+    assert!(
+        man.starts_with(".ie") || man.contains(".TH geosteer 1"),
+        "{man}"
+    );
     for sub in [
-        "serve", "check", "explain", "reload", "ping", "drain", "down", "up", "undrain",
-        "overrides", "completions", "man",
+        "serve",
+        "check",
+        "explain",
+        "reload",
+        "ping",
+        "drain",
+        "down",
+        "up",
+        "undrain",
+        "overrides",
+        "completions",
+        "man",
     ] {
         assert!(
             man.contains(&format!(".TH geosteer-{sub} 1")),
@@ -131,10 +149,23 @@ fn the_docker_image_builds_and_answers() {
     assert!(st.success(), "docker build");
     let name = format!("geosteer-test-{}", std::process::id());
     let out = Command::new("docker")
-        .args(["run", "-d", "--rm", "--name", &name, "-p", "127.0.0.1::5353/udp", &tag])
+        .args([
+            "run",
+            "-d",
+            "--rm",
+            "--name",
+            &name,
+            "-p",
+            "127.0.0.1::5353/udp",
+            &tag,
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     struct Stop(String);
     impl Drop for Stop {
         fn drop(&mut self) {
@@ -158,17 +189,27 @@ fn the_docker_image_builds_and_answers() {
     assert_eq!(m.answers.len(), 2, "{m:?}");
     if have_tool("dig") {
         let out = Command::new("dig")
-            .args(["@127.0.0.1", "-p", &addr.port().to_string(), "www.example.com", "+short"])
+            .args([
+                "@127.0.0.1",
+                "-p",
+                &addr.port().to_string(),
+                "www.example.com",
+                "+short",
+            ])
             .output()
             .unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
     }
     // the image's health check passes
-    poll(Duration::from_secs(60), "the container to be healthy", || {
-        let o = Command::new("docker")
-            .args(["inspect", "-f", "{{.State.Health.Status}}", &name])
-            .output()
-            .ok()?;
-        (String::from_utf8_lossy(&o.stdout).trim() == "healthy").then_some(())
-    });
+    poll(
+        Duration::from_secs(60),
+        "the container to be healthy",
+        || {
+            let o = Command::new("docker")
+                .args(["inspect", "-f", "{{.State.Health.Status}}", &name])
+                .output()
+                .ok()?;
+            (String::from_utf8_lossy(&o.stdout).trim() == "healthy").then_some(())
+        },
+    );
 }

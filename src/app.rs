@@ -56,6 +56,51 @@ pub fn limits(config: &Config) -> Limits {
     }
 }
 
+/// The UDP side of one listen address.
+enum Udp {
+    /// One socket shared by tokio tasks (the portable loop, and hickory's).
+    Tokio(UdpSocket),
+    /// One `SO_REUSEPORT` socket per worker thread.
+    #[cfg(target_os = "linux")]
+    Batch(Vec<std::net::UdpSocket>),
+}
+
+/// Binds the UDP socket(s) and the TCP listener of one listen address, on the same port.
+async fn bind_listener(
+    addr: SocketAddr,
+    batched: bool,
+    workers: usize,
+) -> Result<(SocketAddr, Udp, TcpListener), ServeError> {
+    let bind_err = |source| ServeError::Bind { addr, source };
+    #[cfg(target_os = "linux")]
+    if batched {
+        for _ in 0..20 {
+            let first = crate::server::batch::bind(addr).map_err(bind_err)?;
+            let local = first.local_addr().map_err(bind_err)?;
+            match TcpListener::bind(local).await {
+                Ok(tcp) => {
+                    let mut socks = vec![first];
+                    for _ in 1..workers {
+                        socks.push(crate::server::batch::bind(local).map_err(bind_err)?);
+                    }
+                    return Ok((local, Udp::Batch(socks), tcp));
+                }
+                Err(e) if addr.port() == 0 && e.kind() == std::io::ErrorKind::AddrInUse => {
+                    continue;
+                }
+                Err(e) => return Err(bind_err(e)),
+            }
+        }
+        return Err(bind_err(std::io::Error::other(
+            "no port free for both UDP and TCP",
+        )));
+    }
+    let _ = (batched, workers);
+    let (udp, tcp) = bind_pair(addr).await?;
+    let local = udp.local_addr().map_err(bind_err)?;
+    Ok((local, Udp::Tokio(udp), tcp))
+}
+
 /// Binds UDP and TCP on the same address. With port 0, the UDP socket picks the port and TCP
 /// takes the same one, so one printed port serves both.
 async fn bind_pair(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), ServeError> {
@@ -212,30 +257,51 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let mut tasks: JoinSet<Result<(), ServeError>> = JoinSet::new();
     // bind every socket first: readiness (and the "listening" log lines tests and people wait
     // for) comes only when all of them are
+    let workers = config.udp_workers.max(1);
+    let batched = config.udp_batch;
     let mut bound = Vec::new();
     for &addr in &config.listen {
-        let (udp_sock, tcp_listener) = bind_pair(addr).await?;
-        let local = udp_sock
-            .local_addr()
-            .map_err(|source| ServeError::Bind { addr, source })?;
-        bound.push((local, udp_sock, tcp_listener));
+        bound.push(bind_listener(addr, batched, workers).await?);
     }
     announce_ready(&state, &ready);
-    for (local, udp_sock, tcp_listener) in bound {
-        tracing::info!(udp = %local, tcp = %local, "listening on {local}");
-        let udp_sock = Arc::new(udp_sock);
-        for _ in 0..config.udp_workers {
-            let (s, st, stop) = (udp_sock.clone(), state.clone(), stop.clone());
-            let log = query_log.clone();
-            tasks.spawn(async move {
-                udp::serve(s, st, log, stop)
-                    .await
-                    .map_err(|source| ServeError::Listener {
-                        what: "UDP",
-                        addr: local,
-                        source,
-                    })
-            });
+    // the batched workers are threads: they look at this flag between batches
+    let halt = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ncpu = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut next_cpu = 0;
+    for (local, udp, tcp_listener) in bound {
+        tracing::info!(udp = %local, tcp = %local, workers, batched, "listening on {local}");
+        let listener_err = move |what, source| ServeError::Listener {
+            what,
+            addr: local,
+            source,
+        };
+        match udp {
+            Udp::Tokio(sock) => {
+                let sock = Arc::new(sock);
+                for _ in 0..workers {
+                    let (s, st, stop) = (sock.clone(), state.clone(), stop.clone());
+                    let log = query_log.clone();
+                    tasks.spawn(async move {
+                        udp::serve(s, st, log, stop)
+                            .await
+                            .map_err(|e| listener_err("UDP", e))
+                    });
+                }
+            }
+            #[cfg(target_os = "linux")]
+            Udp::Batch(socks) => {
+                for socket in socks {
+                    let worker = crate::server::batch::Worker {
+                        socket,
+                        state: state.clone(),
+                        log: query_log.clone(),
+                        stop: halt.clone(),
+                        cpu: config.pin_workers.then_some(next_cpu % ncpu),
+                    };
+                    next_cpu += 1;
+                    tasks.spawn_blocking(move || worker.run().map_err(|e| listener_err("UDP", e)));
+                }
+            }
         }
         let (st, sl, stop) = (state.clone(), slots.clone(), stop.clone());
         let lim = tcp::TcpLimits {
@@ -245,11 +311,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         tasks.spawn(async move {
             tcp::serve(tcp_listener, st, lim, sl, log, stop)
                 .await
-                .map_err(|source| ServeError::Listener {
-                    what: "TCP",
-                    addr: local,
-                    source,
-                })
+                .map_err(|e| listener_err("TCP", e))
         });
     }
     tokio::select! {
@@ -266,6 +328,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             crate::systemd::notify_or_log("STOPPING=1");
             tracing::info!("shutting down: answering the queries in flight");
             let _ = stop_tx.send(true);
+            halt.store(true, std::sync::atomic::Ordering::Relaxed);
             while tasks.join_next().await.is_some() {}
             // every TCP connection gives its slot back once its query in hand is answered
             let all = u32::try_from(config.tcp_max_connections).unwrap_or(u32::MAX);

@@ -77,6 +77,8 @@ struct ReloadSpec {
 struct DnsSpec {
     udp_payload: Option<u16>,
     udp_workers: Option<usize>,
+    udp_batch: Option<bool>,
+    pin_workers: Option<bool>,
     tcp_idle_timeout: Option<String>,
     tcp_max_connections: Option<usize>,
     transport: Option<String>,
@@ -96,8 +98,14 @@ pub struct Config {
     pub threads: usize,
     /// Largest UDP response, and the payload size we advertise.
     pub udp_payload: u16,
-    /// Receive loops per UDP socket.
+    /// UDP workers per listen address, each a thread with its own socket (default: the number
+    /// of CPUs).
     pub udp_workers: usize,
+    /// Linux: the batched loop (`recvmmsg`/`sendmmsg`, one `SO_REUSEPORT` socket per worker,
+    /// replies from the address asked). Off, or elsewhere: the portable tokio loop.
+    pub udp_batch: bool,
+    /// Pin UDP worker `i` to CPU `i` (mod the CPU count).
+    pub pin_workers: bool,
     /// A TCP connection idle for this long is closed (RFC 7766 §6.2.3).
     pub tcp_idle_timeout: Duration,
     /// Open TCP connections at most; more are closed at once.
@@ -151,7 +159,9 @@ impl Default for Config {
             http: None,
             threads: 2,
             udp_payload: 1232,
-            udp_workers: 2,
+            udp_workers: std::thread::available_parallelism().map_or(2, usize::from),
+            udp_batch: cfg!(target_os = "linux"),
+            pin_workers: false,
             tcp_idle_timeout: Duration::from_secs(10),
             tcp_max_connections: 512,
             transport: TransportKind::Geosteer,
@@ -203,13 +213,17 @@ impl Config {
     /// Settings a running server cannot change: a reload that changes them says "needs a restart".
     pub fn restart_only_changes(&self, new: &Config) -> Vec<&'static str> {
         let mut out = Vec::new();
-        let pairs: [(&'static str, bool); 9] = [
+        let pairs: [(&'static str, bool); 10] = [
             ("metrics", self.metrics != new.metrics),
             ("query_log", self.query_log != new.query_log),
             ("listen", self.listen != new.listen),
             ("http", self.http != new.http),
             ("threads", self.threads != new.threads),
             ("dns.udp_workers", self.udp_workers != new.udp_workers),
+            (
+                "dns.udp_batch",
+                self.udp_batch != new.udp_batch || self.pin_workers != new.pin_workers,
+            ),
             (
                 "dns.tcp_idle_timeout",
                 self.tcp_idle_timeout != new.tcp_idle_timeout,
@@ -351,6 +365,12 @@ impl Config {
         }
         if let Some(w) = spec.dns.udp_workers {
             c.udp_workers = w.max(1);
+        }
+        if let Some(b) = spec.dns.udp_batch {
+            c.udp_batch = b && cfg!(target_os = "linux");
+        }
+        if let Some(p) = spec.dns.pin_workers {
+            c.pin_workers = p;
         }
         if let Some(t) = &spec.dns.tcp_idle_timeout {
             match parse_duration(t) {

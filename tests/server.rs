@@ -350,3 +350,78 @@ fn http_endpoint_reports_liveness_and_zones() {
     );
     assert!(http_get(addr, "/nope").starts_with("HTTP/1.1 404"));
 }
+
+/// Issue 10: on wildcard binds every reply comes from the address the query was sent to (the
+/// destination of each datagram is read from IP_PKTINFO / IPV6_PKTINFO and given back), over
+/// IPv4 and IPv6.
+#[test]
+fn wildcard_listeners_answer_from_the_address_asked() {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_geosteer"))
+        .args(["serve", "--listen", "0.0.0.0:0", "--listen", "[::]:0"])
+        .env("NO_COLOR", "1")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut ports = Vec::new();
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+        let line = line.unwrap();
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            let a: std::net::SocketAddr = rest.split_whitespace().next().unwrap().parse().unwrap();
+            ports.push(a);
+            if ports.len() == 2 {
+                break;
+            }
+        }
+    }
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _kill = Kill(child);
+    let v4 = ports.iter().find(|a| a.is_ipv4()).unwrap().port();
+    let v6 = ports.iter().find(|a| a.is_ipv6()).unwrap().port();
+    let q = query(0x7777, "www.example.com", RecordType::A, Some(1232));
+    for (from, to) in [
+        ("127.0.0.1:0", format!("127.0.0.1:{v4}")),
+        ("127.0.0.1:0", format!("127.0.0.2:{v4}")),
+        ("127.0.0.1:0", format!("127.0.0.53:{v4}")),
+        ("[::1]:0", format!("[::1]:{v6}")),
+    ] {
+        let to: std::net::SocketAddr = to.parse().unwrap();
+        let s = std::net::UdpSocket::bind(from).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        s.send_to(&q, to).unwrap();
+        let mut buf = [0u8; 4096];
+        let (n, source) = s.recv_from(&mut buf).expect("a reply");
+        assert_eq!(
+            source, to,
+            "the reply to a query sent to {to} came from {source}"
+        );
+        let m = parse(&buf[..n]);
+        assert_eq!(m.metadata.id, 0x7777);
+        assert!(!m.answers.is_empty());
+    }
+}
+
+/// The portable loop (`[dns] udp_batch = false`, the only one off Linux) still answers.
+#[test]
+fn the_portable_udp_loop_answers() {
+    let dir = tempdir("portable");
+    let config = dir.join("g.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "zones = \"{}\"\n[dns]\nudp_batch = false\nudp_workers = 2\n",
+            root().join("zones").display()
+        ),
+    )
+    .unwrap();
+    let s = Server::start(&["--config", config.to_str().unwrap()]);
+    assert!(s.startup.iter().any(|l| l.contains("batched=false")));
+    let m = ask(s.addr, "www.example.com", RecordType::A);
+    assert_eq!(m.answers.len(), 2);
+}

@@ -1,6 +1,8 @@
 //! Network transports: UDP and TCP listeners that feed packets to [`crate::engine::respond`], and
 //! the adapter that lets hickory-server's `RequestHandler` drive the same engine.
 
+#[cfg(target_os = "linux")]
+pub mod batch;
 pub mod handler;
 pub mod tcp;
 pub mod udp;

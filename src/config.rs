@@ -190,6 +190,7 @@ pub struct Overrides {
     pub http: Option<String>,
     pub threads: Option<usize>,
     pub geoip: Vec<PathBuf>,
+    pub udp_workers: Option<usize>,
 }
 
 /// This machine's host name (Linux), or "geosteer".
@@ -363,7 +364,7 @@ impl Config {
             }
             c.udp_payload = p.max(512);
         }
-        if let Some(w) = spec.dns.udp_workers {
+        if let Some(w) = flags.udp_workers.or(spec.dns.udp_workers) {
             c.udp_workers = w.max(1);
         }
         if let Some(b) = spec.dns.udp_batch {

@@ -76,9 +76,12 @@ enum Command {
         /// Address of the HTTP endpoint: /livez, /readyz, /status (default: none)
         #[arg(long)]
         http: Option<String>,
-        /// Worker threads (default 2)
+        /// Runtime threads for TCP, the HTTP endpoint and health checks (default 2)
         #[arg(long)]
         threads: Option<usize>,
+        /// UDP worker threads per listen address (default: the number of CPUs)
+        #[arg(long)]
+        udp_workers: Option<usize>,
     },
     /// Validate the configuration and zones; print every problem as file:line: message
     #[command(
@@ -387,6 +390,7 @@ fn main() -> ExitCode {
             listen,
             http,
             threads,
+            udp_workers,
         } => {
             init_logging(&cli.log, cli.log_format);
             let flags = Overrides {
@@ -395,6 +399,7 @@ fn main() -> ExitCode {
                 listen,
                 http,
                 threads,
+                udp_workers,
             };
             let config = match Config::load(common.config.as_deref(), &flags) {
                 Ok(c) => c,

@@ -181,6 +181,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         identity: crate::state::Identity::new(&config.identity, &config.version_txt, config.nsid),
         generation: 0,
         metrics: handles,
+        ecs_trusted: config.ecs_trusted.as_deref().map(Arc::from),
     });
     let (reloader, reload) =
         Reloader::new(config.clone(), state.clone(), geo, checks, metrics.clone());

@@ -83,6 +83,7 @@ struct DnsSpec {
     tcp_max_connections: Option<usize>,
     transport: Option<String>,
     ecs: Option<bool>,
+    ecs_trusted: Option<Vec<String>>,
 }
 
 /// Validated configuration.
@@ -121,6 +122,9 @@ pub struct Config {
     pub feed: Option<PathBuf>,
     /// Use EDNS Client Subnet to locate clients.
     pub ecs: bool,
+    /// Whose ECS option is believed (RFC 7871 §11): `None`, everyone's. Others are located by
+    /// their own address.
+    pub ecs_trusted: Option<Vec<crate::net::Net>>,
     /// Watch the zones, GeoIP and config directories and reload on a change.
     pub watch: bool,
     /// How often the content of every input is compared with what is served, as a backstop for
@@ -174,6 +178,7 @@ impl Default for Config {
             metrics: true,
             query_log: None,
             ecs: true,
+            ecs_trusted: None,
             watch: true,
             check_interval: Duration::from_secs(30),
             file: None,
@@ -209,6 +214,28 @@ fn overrides_beside(zones: &Path) -> PathBuf {
 }
 
 pub use crate::time::parse_duration;
+
+/// Reports `key = v` outside `lo..=hi` (in `unit`), so a typo of a few digits is an error with
+/// its line instead of an overflow (or a panic) when the value is first used.
+#[allow(clippy::too_many_arguments)]
+fn check_range(
+    problems: &mut Vec<Problem>,
+    file: &Path,
+    line: usize,
+    key: &str,
+    v: u128,
+    lo: u128,
+    hi: u128,
+    unit: &str,
+) {
+    if v < lo || v > hi {
+        problems.push(Problem::new(
+            file,
+            line,
+            format!("{key} = {v}{unit} is out of range ({lo} to {hi}{unit})"),
+        ));
+    }
+}
 
 impl Config {
     /// Settings a running server cannot change: a reload that changes them says "needs a restart".
@@ -352,7 +379,14 @@ impl Config {
                     "threads must be at least 1",
                 ));
             }
-            c.threads = t.max(1);
+            if t > 1024 {
+                problems.push(Problem::new(
+                    &path,
+                    key_line("threads"),
+                    format!("threads = {t} is more than 1024"),
+                ));
+            }
+            c.threads = t.clamp(1, 1024);
         }
         if let Some(p) = spec.dns.udp_payload {
             if p < 512 {
@@ -365,7 +399,22 @@ impl Config {
             c.udp_payload = p.max(512);
         }
         if let Some(w) = flags.udp_workers.or(spec.dns.udp_workers) {
-            c.udp_workers = w.max(1);
+            let (p, line) = if flags.udp_workers.is_some() {
+                (Path::new("--udp-workers"), 0)
+            } else {
+                (path.as_path(), key_line("udp_workers"))
+            };
+            check_range(
+                &mut problems,
+                p,
+                line,
+                "udp_workers",
+                w as u128,
+                1,
+                1024,
+                "",
+            );
+            c.udp_workers = w.clamp(1, 1024);
         }
         if let Some(b) = spec.dns.udp_batch {
             c.udp_batch = b && cfg!(target_os = "linux");
@@ -375,7 +424,21 @@ impl Config {
         }
         if let Some(t) = &spec.dns.tcp_idle_timeout {
             match parse_duration(t) {
-                Some(d) => c.tcp_idle_timeout = d,
+                Some(d) => {
+                    // a deadline past the clock's range would panic when a connection comes
+                    check_range(
+                        &mut problems,
+                        &path,
+                        key_line("tcp_idle_timeout"),
+                        "tcp_idle_timeout",
+                        d.as_millis(),
+                        1,
+                        3_600_000,
+                        " ms",
+                    );
+                    c.tcp_idle_timeout =
+                        d.clamp(Duration::from_millis(1), Duration::from_secs(3600));
+                }
                 None => problems.push(Problem::new(
                     &path,
                     key_line("tcp_idle_timeout"),
@@ -395,13 +458,37 @@ impl Config {
         if let Some(e) = spec.dns.ecs {
             c.ecs = e;
         }
+        if let Some(nets) = &spec.dns.ecs_trusted {
+            let mut trusted = Vec::new();
+            for n in nets {
+                match crate::net::Net::parse(n) {
+                    Ok(net) => trusted.push(net),
+                    Err(e) => problems.push(Problem::new(
+                        &path,
+                        key_line("ecs_trusted"),
+                        format!("ecs_trusted: {e}"),
+                    )),
+                }
+            }
+            c.ecs_trusted = Some(trusted);
+        }
         if !flags.geoip.is_empty() {
             c.geoip = flags.geoip.clone();
         } else if let Some(g) = spec.geoip {
             c.geoip = g.into_iter().map(|p| base.join(p)).collect();
         }
         if let Some(n) = spec.dns.tcp_max_connections {
-            c.tcp_max_connections = n.max(1);
+            check_range(
+                &mut problems,
+                &path,
+                key_line("tcp_max_connections"),
+                "tcp_max_connections",
+                n as u128,
+                1,
+                1_000_000,
+                "",
+            );
+            c.tcp_max_connections = n.clamp(1, 1_000_000);
         }
         c.overrides = match &spec.overrides {
             Some(o) => base.join(o),
@@ -445,7 +532,19 @@ impl Config {
         }
         if let Some(t) = &spec.reload.check_interval {
             match parse_duration(t) {
-                Some(d) => c.check_interval = d,
+                Some(d) => {
+                    check_range(
+                        &mut problems,
+                        &path,
+                        key_line("check_interval"),
+                        "check_interval",
+                        d.as_millis(),
+                        0,
+                        86_400_000,
+                        " ms",
+                    );
+                    c.check_interval = d.min(Duration::from_secs(86_400));
+                }
                 None => problems.push(Problem::new(
                     &path,
                     key_line("check_interval"),

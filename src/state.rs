@@ -81,6 +81,8 @@ pub struct Snapshot {
     pub generation: u64,
     /// The metrics cells this snapshot's queries count into; `None`: not counted.
     pub metrics: Option<Arc<Handles>>,
+    /// Whose ECS option is believed; `None`: everyone's.
+    pub ecs_trusted: Option<Arc<[crate::net::Net]>>,
 }
 
 impl Snapshot {
@@ -95,6 +97,7 @@ impl Snapshot {
             identity: Identity::default(),
             generation: 0,
             metrics: None,
+            ecs_trusted: None,
         }
     }
 }

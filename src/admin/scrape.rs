@@ -326,6 +326,14 @@ impl Collector for Scrape {
             f.counter([("result", "dropped")], load(&c.query_log_dropped))?;
         }
 
+        family(
+            &mut e,
+            "worker_panics",
+            "Batches of queries a UDP worker dropped because answering them panicked (a bug: the worker goes on; please report it).",
+            Counter,
+        )?
+        .counter([], load(&c.worker_panics))?;
+
         // members and health checks
         {
             let mut f = family(

@@ -64,6 +64,10 @@ pub trait Source {
     fn nsid(&self) -> Option<&[u8]> {
         None
     }
+    /// Whether the ECS option of a query from `client` is believed (RFC 7871 §11).
+    fn ecs_trusted(&self, _client: std::net::IpAddr) -> bool {
+        true
+    }
 }
 
 /// Class CH (RFC 1035 §3.2.4), where servers say who they are.
@@ -121,6 +125,13 @@ impl Source for Snapshot {
     #[inline]
     fn nsid(&self) -> Option<&[u8]> {
         self.identity.nsid.as_deref()
+    }
+    #[inline]
+    fn ecs_trusted(&self, client: std::net::IpAddr) -> bool {
+        let client = client.to_canonical();
+        self.ecs_trusted
+            .as_deref()
+            .is_none_or(|nets| nets.iter().any(|n| n.contains(client)))
     }
 }
 
@@ -213,6 +224,29 @@ fn respond_full(
     };
     let question_end = Some(12 + q.question.len());
     report.qtype = q.qtype;
+    // signed with a key we cannot have (no keys are configured): NOTAUTH/BADKEY, never a plain
+    // answer a client would take as verified (RFC 8945 §5.2)
+    if let Some(tsig) = &q.tsig {
+        trace!(
+            trace,
+            "TSIG-signed query: no keys are configured, NOTAUTH (BADKEY)"
+        );
+        return if reply::badkey(
+            packet,
+            12 + q.question.len(),
+            q.edns.is_some(),
+            tsig,
+            limits.udp_payload,
+            out,
+        ) {
+            Outcome::Reply {
+                rcode: rcode::NOTAUTH,
+                truncated: false,
+            }
+        } else {
+            error(question_end, q.edns.is_some(), rcode::FORMERR, out)
+        };
+    }
     if let Some(e) = q.edns
         && e.version > 0
     {
@@ -235,6 +269,7 @@ fn respond_full(
     let mut subnet = None;
     if limits.ecs
         && let Some(e) = q.edns
+        && src.ecs_trusted(client.ip())
     {
         for (code, data) in e.option_iter() {
             if code != ecs::CODE {
@@ -249,14 +284,28 @@ fn respond_full(
             }
         }
     }
+    if subnet.is_none()
+        && limits.ecs
+        && q.edns
+            .is_some_and(|e| e.option_iter().any(|(c, _)| c == ecs::CODE))
+        && !src.ecs_trusted(client.ip())
+    {
+        trace!(
+            trace,
+            "client subnet (ECS) from {}, which is not in ecs_trusted: ignored",
+            client.ip()
+        );
+    }
     // a /0 subnet says "do not use my address": locate by the packet's source, scope 0
     let addr = match subnet {
         Some(s) if s.source_prefix > 0 => {
+            // an IPv4-mapped IPv6 subnet (::ffff:a.b.c.d/120) is an IPv4 client
+            let a = s.addr.to_canonical();
             trace!(
                 trace,
-                "client subnet (ECS) {}/{}: locating {}", s.addr, s.source_prefix, s.addr
+                "client subnet (ECS) {}/{}: locating {a}", s.addr, s.source_prefix
             );
-            s.addr
+            a
         }
         // a dual-stack socket reports IPv4 clients as ::ffff:a.b.c.d: locate them as IPv4
         _ => {
@@ -402,6 +451,12 @@ fn answer(
                 0
             } else {
                 ctx.scope.unwrap_or(0)
+            };
+            // a mapped IPv4 subnet was located as IPv4: its scope counts in IPv6 bits again
+            let scope = if s.addr.is_ipv6() && s.addr.to_canonical().is_ipv4() && scope > 0 {
+                scope.saturating_add(96).min(128)
+            } else {
+                scope
             };
             (s, scope)
         }),

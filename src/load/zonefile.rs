@@ -17,6 +17,10 @@ const DEFAULT_TTL: u32 = 3600;
 
 /// How deep `$INCLUDE` may nest before we suspect a loop.
 const MAX_INCLUDE_DEPTH: usize = 8;
+/// Largest file `$INCLUDE` reads.
+const MAX_INCLUDE_BYTES: u64 = 64 << 20;
+/// Most bytes all the `$INCLUDE`s of one zone file read together.
+const MAX_INCLUDED_TOTAL: u64 = 256 << 20;
 
 /// One record as read from a file.
 #[derive(Debug, Clone)]
@@ -194,6 +198,12 @@ struct Ctx {
     origin: Vec<u8>,
     default_ttl: Option<u32>,
     last_owner: Option<Vec<u8>>,
+    /// The directory `$INCLUDE` may read from (the zone file's own, canonical).
+    root: Option<PathBuf>,
+    /// The files being read, outermost first (canonical): an include of one of them is a loop.
+    open: Vec<PathBuf>,
+    /// Bytes read by `$INCLUDE` so far.
+    included: u64,
 }
 
 /// What [`read_zone_file`] produces.
@@ -232,10 +242,17 @@ pub fn read_zone_file(path: &Path, problems: &mut Vec<Problem>) -> Option<ZoneTe
         },
     };
     let origin = lower(&origin);
+    let canonical = std::fs::canonicalize(path).ok();
     let mut ctx = Ctx {
         origin: origin.clone(),
         default_ttl: None,
         last_owner: None,
+        root: canonical
+            .as_deref()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf),
+        open: canonical.into_iter().collect(),
+        included: 0,
     };
     let mut records = Vec::new();
     read_entries(&file, entries, &mut ctx, &mut records, problems, 0);
@@ -326,13 +343,13 @@ fn directive(
             }
             let base = file.parent().unwrap_or(Path::new("."));
             let path: PathBuf = base.join(a);
-            let text = match std::fs::read_to_string(&path) {
-                Ok(t) => t,
-                Err(err) => {
-                    report(format!(
-                        "cannot read included file {}: {err}",
-                        path.display()
-                    ));
+            let text = match read_include(&path, ctx) {
+                Ok((t, canonical)) => {
+                    ctx.open.push(canonical);
+                    t
+                }
+                Err(m) => {
+                    report(m);
                     return;
                 }
             };
@@ -351,10 +368,55 @@ fn directive(
             let entries = tokenize(&text, &path, problems);
             read_entries(&inc, entries, ctx, records, problems, depth + 1);
             ctx.origin = saved_origin;
+            ctx.open.pop();
         }
         ("$ORIGIN" | "$TTL" | "$INCLUDE", None) => report(format!("{name} needs an argument")),
         _ => report(format!("unknown directive {name}")),
     }
+}
+
+/// Reads a file named by `$INCLUDE`, within the limits: inside the zone file's directory
+/// (after symbolic links are resolved), a regular file, not one being read already, within the
+/// size limit of one file and of all includes together. Returns the text and the canonical path.
+fn read_include(path: &Path, ctx: &mut Ctx) -> Result<(String, PathBuf), String> {
+    use std::io::Read;
+    let shown = path.display();
+    let canonical = std::fs::canonicalize(path)
+        .map_err(|e| format!("cannot read included file {shown}: {e}"))?;
+    if let Some(root) = &ctx.root
+        && !canonical.starts_with(root)
+    {
+        return Err(format!(
+            "included file {shown} is outside the zone's directory {}",
+            root.display()
+        ));
+    }
+    if ctx.open.contains(&canonical) {
+        return Err(format!("included file {shown} includes itself (a loop)"));
+    }
+    // the type before opening: opening a FIFO would wait for a writer
+    let meta = std::fs::metadata(&canonical)
+        .map_err(|e| format!("cannot read included file {shown}: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!("included file {shown} is not a regular file"));
+    }
+    let file = std::fs::File::open(&canonical)
+        .map_err(|e| format!("cannot read included file {shown}: {e}"))?;
+    let limit = MAX_INCLUDE_BYTES.min(MAX_INCLUDED_TOTAL.saturating_sub(ctx.included));
+    let mut text = String::new();
+    file.take(limit + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("cannot read included file {shown}: {e}"))?;
+    let n = text.len() as u64;
+    if n > limit {
+        return Err(format!(
+            "included file {shown} is larger than {} MiB, or the zone's includes together exceed {} MiB",
+            MAX_INCLUDE_BYTES >> 20,
+            MAX_INCLUDED_TOTAL >> 20
+        ));
+    }
+    ctx.included += n;
+    Ok((text, canonical))
 }
 
 fn record(file: &Arc<Path>, e: &Entry, ctx: &mut Ctx) -> Result<RawRecord, String> {

@@ -210,6 +210,8 @@ pub struct Common {
     /// Query log lines dropped by sampling, the rate limit or a full queue.
     pub query_log_dropped: AtomicU64,
     pub query_log_written: AtomicU64,
+    /// Batches a UDP worker dropped because answering them panicked (a bug, caught).
+    pub worker_panics: AtomicU64,
 }
 
 impl Default for Common {
@@ -221,6 +223,7 @@ impl Default for Common {
             geoip_misses: AtomicU64::new(0),
             query_log_dropped: AtomicU64::new(0),
             query_log_written: AtomicU64::new(0),
+            worker_panics: AtomicU64::new(0),
         }
     }
 }

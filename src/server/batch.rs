@@ -208,41 +208,54 @@ impl Worker {
             };
             let t0 = Instant::now();
             let snap = self.state.load();
-            for i in 0..n {
-                let (Some(r), Some(buf), Some(out), Some(reply)) =
-                    (got.get(i), bufs.get(i), outs.get_mut(i), replies.get_mut(i))
-                else {
-                    break;
-                };
-                *reply = false;
-                let Some(peer) = r.peer else { continue };
-                if r.truncated {
-                    // longer than any query we answer: not DNS we serve
-                    continue;
+            // a bug that panics on some packet must cost that batch, not the worker (and with it
+            // a share of the server's UDP capacity): caught, logged, counted, and the loop goes on
+            let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                for i in 0..n {
+                    let (Some(r), Some(buf), Some(out), Some(reply)) =
+                        (got.get(i), bufs.get(i), outs.get_mut(i), replies.get_mut(i))
+                    else {
+                        break;
+                    };
+                    *reply = false;
+                    let Some(peer) = r.peer else { continue };
+                    if r.truncated {
+                        // longer than any query we answer: not DNS we serve
+                        continue;
+                    }
+                    let request = buf.get(..r.len).unwrap_or_default();
+                    let mut report = Report::default();
+                    let outcome = engine::respond_reported(
+                        &**snap,
+                        &snap.limits,
+                        request,
+                        peer,
+                        Transport::Udp,
+                        out,
+                        &mut report,
+                    );
+                    super::observe(
+                        &snap,
+                        &report,
+                        outcome,
+                        Transport::Udp,
+                        peer,
+                        request,
+                        out,
+                        t0,
+                        self.log.as_deref(),
+                    );
+                    *reply = matches!(outcome, Outcome::Reply { .. });
                 }
-                let request = buf.get(..r.len).unwrap_or_default();
-                let mut report = Report::default();
-                let outcome = engine::respond_reported(
-                    &**snap,
-                    &snap.limits,
-                    request,
-                    peer,
-                    Transport::Udp,
-                    out,
-                    &mut report,
+            }));
+            if answered.is_err() {
+                tracing::error!(
+                    "a UDP worker panicked answering a batch of {n} queries; the batch is dropped, the worker goes on"
                 );
-                super::observe(
-                    &snap,
-                    &report,
-                    outcome,
-                    Transport::Udp,
-                    peer,
-                    request,
-                    out,
-                    t0,
-                    self.log.as_deref(),
-                );
-                *reply = matches!(outcome, Outcome::Reply { .. });
+                replies.iter_mut().for_each(|r| *r = false);
+                if let Some(m) = &snap.metrics {
+                    m.common().worker_panics.fetch_add(1, Ordering::Relaxed);
+                }
             }
             drop(snap);
             send_all(fd, &mut tx, &got[..n], &outs, &replies[..n], wildcard);

@@ -16,6 +16,9 @@ use crate::metrics::Report;
 use crate::querylog::QueryLog;
 use crate::state::State;
 
+/// How long a started message may take to arrive, and a response to be taken by the client.
+const IO_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// TCP limits.
 #[derive(Debug, Clone, Copy)]
 pub struct TcpLimits {
@@ -102,7 +105,9 @@ async fn connection(
             Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
             Ok(r) => r? as usize,
         };
-        match timeout(idle, r.read_exact(&mut buf[..len])).await {
+        // once a message has begun, the rest of it must come promptly: a client that trickles
+        // bytes does not hold a slot for the idle timeout of every byte
+        match timeout(IO_TIMEOUT, r.read_exact(&mut buf[..len])).await {
             Err(_) => return Ok(()),
             Ok(r) => r?,
         };
@@ -136,7 +141,15 @@ async fn connection(
                 let mut msg = Vec::with_capacity(out.len() + 2);
                 msg.extend_from_slice(&(out.len() as u16).to_be_bytes());
                 msg.extend_from_slice(&out);
-                w.write_all(&msg).await?;
+                // a client that does not read its answers (pipelining and never reading) would hold
+                // its slot forever: the response must be taken within the deadline (Knot: 500 ms)
+                match timeout(IO_TIMEOUT, w.write_all(&msg)).await {
+                    Ok(r) => r?,
+                    Err(_) => {
+                        tracing::debug!(%peer, "tcp client does not read its answers: closed");
+                        return Ok(());
+                    }
+                }
             }
             // RFC 7766 §8: nothing to answer (QR=1 or garbage): the stream is not DNS, close it
             Outcome::Drop => return Ok(()),

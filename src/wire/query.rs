@@ -132,6 +132,16 @@ pub struct Query<'a> {
     /// The whole question section as received, for echoing.
     pub question: &'a [u8],
     pub edns: Option<Edns<'a>>,
+    /// A TSIG record (RFC 8945), always the last of the additional section: its owner (the key
+    /// name) and RDATA, uncompressed, as received.
+    pub tsig: Option<Tsig<'a>>,
+}
+
+/// The TSIG record of a query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tsig<'a> {
+    pub key: &'a [u8],
+    pub rdata: &'a [u8],
 }
 
 impl Query<'_> {
@@ -162,7 +172,7 @@ fn u16_at(b: &[u8], p: usize) -> Option<u16> {
 }
 
 /// Skips a possibly compressed name starting at `p`, returning the offset after it.
-fn skip_name(b: &[u8], mut p: usize) -> Option<usize> {
+pub(crate) fn skip_name(b: &[u8], mut p: usize) -> Option<usize> {
     let mut total = 0;
     loop {
         let l = *b.get(p)?;
@@ -234,10 +244,12 @@ pub fn parse(b: &[u8]) -> Result<Query<'_>, ParseError> {
         return Err(formerr_q(false));
     }
     let mut edns = None;
+    let mut tsig = None;
     let mut opt_count = 0;
-    for _ in 0..header.arcount {
+    for i in 0..header.arcount {
         let name_start = p;
         p = skip_name(b, p).ok_or(formerr_q(edns.is_some()))?;
+        let owner = b.get(name_start..p).ok_or(formerr_q(edns.is_some()))?;
         let rr_type = u16_at(b, p).ok_or(formerr_q(edns.is_some()))?;
         let class = u16_at(b, p + 2).ok_or(formerr_q(edns.is_some()))?;
         let ttl_hi = b.get(p + 4..p + 8).ok_or(formerr_q(edns.is_some()))?;
@@ -246,6 +258,18 @@ pub fn parse(b: &[u8]) -> Result<Query<'_>, ParseError> {
             .get(p + 10..p + 10 + rdlen)
             .ok_or(formerr_q(edns.is_some()))?;
         p += 10 + rdlen;
+        if rr_type == rtype::TSIG {
+            // RFC 8945 §5.1: the last record, its names uncompressed; anything else is FORMERR
+            let uncompressed = |n: &[u8]| n.last() == Some(&0) && !has_pointer(n);
+            let alg_end = skip_name(rdata, 0).ok_or(formerr_q(edns.is_some()))?;
+            if i + 1 != header.arcount
+                || !uncompressed(owner)
+                || !rdata.get(..alg_end).is_some_and(uncompressed)
+            {
+                return Err(formerr_q(edns.is_some()));
+            }
+            tsig = Some(Tsig { key: owner, rdata });
+        }
         if rr_type == rtype::OPT {
             opt_count += 1;
             // RFC 6891 §6.1.1: more than one OPT, or an OPT not owned by the root, is FORMERR
@@ -281,7 +305,23 @@ pub fn parse(b: &[u8]) -> Result<Query<'_>, ParseError> {
         qclass,
         question: b.get(12..question_end).ok_or(formerr(None))?,
         edns,
+        tsig,
     })
+}
+
+/// Whether a wire-format name (as received) holds a compression pointer.
+fn has_pointer(name: &[u8]) -> bool {
+    let mut p = 0;
+    while let Some(&len) = name.get(p) {
+        if len == 0 {
+            return false;
+        }
+        if len & 0xc0 != 0 {
+            return true;
+        }
+        p += 1 + len as usize;
+    }
+    false
 }
 
 #[cfg(test)]

@@ -42,3 +42,69 @@ pub fn error(
     w.finish(opt.as_ref());
     true
 }
+
+/// TSIG error BADKEY (RFC 8945 §5.2).
+pub const BADKEY: u16 = 17;
+
+/// The answer to a query signed with a key this server does not have (RFC 8945 §5.2): NOTAUTH,
+/// and an unsigned TSIG record with the query's key name, algorithm, time and original ID, an
+/// empty MAC and error BADKEY. `false` when the query's TSIG RDATA is too short to echo.
+pub fn badkey(
+    packet: &[u8],
+    question_end: usize,
+    edns: bool,
+    tsig: &crate::wire::query::Tsig<'_>,
+    payload: u16,
+    out: &mut Vec<u8>,
+) -> bool {
+    // RDATA: algorithm name, time signed (6), fudge (2), MAC size (2), MAC, original ID (2),
+    // error (2), other length (2), other data
+    let Some(alg_end) = super::query::skip_name(tsig.rdata, 0) else {
+        return false;
+    };
+    let fixed = tsig.rdata.get(alg_end..alg_end + 10);
+    let mac_len = tsig
+        .rdata
+        .get(alg_end + 8..)
+        .and_then(|m| m.first_chunk::<2>())
+        .map(|m| u16::from_be_bytes(*m) as usize);
+    let (Some(fixed), Some(mac_len)) = (fixed, mac_len) else {
+        return false;
+    };
+    let Some(original_id) = tsig
+        .rdata
+        .get(alg_end + 10 + mac_len..alg_end + 12 + mac_len)
+    else {
+        return false;
+    };
+    if !error(
+        packet,
+        Some(question_end),
+        edns,
+        crate::wire::rcode::NOTAUTH,
+        payload,
+        out,
+    ) {
+        return false;
+    }
+    let (Some(alg), Some(time_fudge)) = (tsig.rdata.get(..alg_end), fixed.get(..8)) else {
+        return false;
+    };
+    out.extend_from_slice(tsig.key);
+    out.extend_from_slice(&crate::wire::rtype::TSIG.to_be_bytes());
+    out.extend_from_slice(&255u16.to_be_bytes()); // class ANY
+    out.extend_from_slice(&0u32.to_be_bytes()); // TTL 0
+    let rdlen = alg.len() + 8 + 2 + 2 + 2 + 2;
+    out.extend_from_slice(&u16::try_from(rdlen).unwrap_or(u16::MAX).to_be_bytes());
+    out.extend_from_slice(alg);
+    out.extend_from_slice(time_fudge);
+    out.extend_from_slice(&0u16.to_be_bytes()); // MAC size 0: unsigned
+    out.extend_from_slice(original_id);
+    out.extend_from_slice(&BADKEY.to_be_bytes());
+    out.extend_from_slice(&0u16.to_be_bytes()); // no other data
+    // one more additional record
+    if let Some(ar) = out.get_mut(10..).and_then(|a| a.first_chunk_mut::<2>()) {
+        *ar = u16::from_be_bytes(*ar).saturating_add(1).to_be_bytes();
+    }
+    true
+}

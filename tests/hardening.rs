@@ -1,0 +1,311 @@
+//! Hardening (issue 11, the parts done so far): each attack from the review, against the real
+//! server or loader; every test here failed before its fix.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::{Edns, Message, Query, ResponseCode};
+use hickory_proto::rr::RecordType;
+use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
+
+use common::*;
+
+/// Clients that pipeline queries and never read their answers fill the TCP connection cap; the
+/// write deadline closes them, so another client is answered.
+#[test]
+fn clients_that_never_read_do_not_hold_tcp() {
+    let dir = tempdir("stalled");
+    let config = dir.join("g.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "zones = \"{}\"\n[dns]\ntcp_max_connections = 2\ntcp_idle_timeout = \"60s\"\n",
+            root().join("zones").display()
+        ),
+    )
+    .unwrap();
+    let s = Server::start(&["--config", config.to_str().unwrap()]);
+    // a large answer (ANY at the apex), pipelined until the server's socket buffer is full
+    let q = query(1, "example.com", RecordType::ANY, None);
+    let mut framed = (q.len() as u16).to_be_bytes().to_vec();
+    framed.extend_from_slice(&q);
+    let mut stalled = Vec::new();
+    for _ in 0..2 {
+        let mut c = TcpStream::connect(s.addr).unwrap();
+        c.set_write_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        // never read; stop writing once the server stops reading
+        for _ in 0..200_000 {
+            if c.write_all(&framed).is_err() {
+                break;
+            }
+        }
+        stalled.push(c);
+    }
+    // within the deadline the stalled connections are closed and their slots free again
+    let t = Instant::now();
+    let answered = poll(Duration::from_secs(10), "a TCP answer", || {
+        let mut c = TcpStream::connect(s.addr).ok()?;
+        c.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
+        let q = query(2, "www.example.com", RecordType::A, None);
+        let mut m = (q.len() as u16).to_be_bytes().to_vec();
+        m.extend_from_slice(&q);
+        c.write_all(&m).ok()?;
+        let mut len = [0u8; 2];
+        c.read_exact(&mut len).ok()?;
+        let mut body = vec![0u8; u16::from_be_bytes(len) as usize];
+        c.read_exact(&mut body).ok()?;
+        Some(parse(&body))
+    });
+    assert_eq!(answered.metadata.id, 2);
+    eprintln!("answered after {:?}", t.elapsed());
+    drop(stalled);
+}
+
+/// A zones directory with one pool: 10.0.0.0/8 is routed to datacenter b, and 172.16.0.0/12 is
+/// geofenced; everyone else gets a.
+fn steering_zones(tag: &str) -> std::path::PathBuf {
+    let dir = tempdir(tag);
+    let z = dir.join("zones");
+    std::fs::create_dir_all(&z).unwrap();
+    std::fs::write(
+        z.join("h.test.zone"),
+        "$TTL 60\n@ SOA ns h 1 7200 3600 1209600 60\n@ NS ns\nns A 192.0.2.53\n",
+    )
+    .unwrap();
+    std::fs::write(
+        z.join("h.test.pools.toml"),
+        r#"version = 1
+[datacenters]
+a = {}
+b = {}
+[pools.web]
+names = ["www"]
+members = { a = ["192.0.2.1"], b = ["192.0.2.2"] }
+route = { default = ["a"], networks = { "10.0.0.0/8" = ["b"], "172.16.0.0/12" = [] } }
+"#,
+    )
+    .unwrap();
+    dir
+}
+
+fn ask_subnet(addr: std::net::SocketAddr, subnet: Option<(&str, u8)>) -> Message {
+    let mut m = Message::query();
+    m.metadata.id = 0x4545;
+    m.add_query(Query::query("www.h.test.".parse().unwrap(), RecordType::A));
+    let mut edns = Edns::new();
+    edns.set_max_payload(1232);
+    if let Some((a, l)) = subnet {
+        edns.options_mut()
+            .insert(EdnsOption::Subnet(ClientSubnet::new(
+                a.parse().unwrap(),
+                l,
+                0,
+            )));
+    }
+    m.edns = Some(edns);
+    parse(&udp_raw(addr, &m.to_vec().unwrap()).expect("an answer"))
+}
+
+fn first(m: &Message) -> String {
+    m.answers
+        .first()
+        .map_or("NODATA".to_string(), |r| r.data.to_string())
+}
+
+/// ECS is believed only from `ecs_trusted` networks: a client elsewhere cannot step around a
+/// geofence or a route by adding the option.
+#[test]
+fn ecs_from_untrusted_clients_is_ignored() {
+    let dir = steering_zones("ecs-trust");
+    let config = dir.join("g.toml");
+    std::fs::write(
+        &config,
+        "zones = \"zones\"\n[dns]\necs_trusted = [\"192.0.2.0/24\", \"2001:db8::/32\"]\n",
+    )
+    .unwrap();
+    let s = Server::start(&["--config", config.to_str().unwrap()]);
+    // the test client (127.0.0.1) is not trusted: its ECS changes nothing and is not echoed
+    for subnet in [("10.1.0.0", 16), ("172.16.5.0", 24)] {
+        let m = ask_subnet(s.addr, Some(subnet));
+        assert_eq!(first(&m), "192.0.2.1", "{subnet:?}");
+        let echoed = m.edns.as_ref().and_then(|e| {
+            e.option(hickory_proto::rr::rdata::opt::EdnsCode::Subnet)
+                .cloned()
+        });
+        assert!(echoed.is_none(), "{echoed:?}");
+    }
+    // by default everyone is trusted, as before
+    let t = steering_zones("ecs-trust-default");
+    let s = Server::start(&["--zones", t.join("zones").to_str().unwrap()]);
+    assert_eq!(
+        first(&ask_subnet(s.addr, Some(("10.1.0.0", 16)))),
+        "192.0.2.2"
+    );
+    assert_eq!(
+        first(&ask_subnet(s.addr, Some(("172.16.5.0", 24)))),
+        "NODATA"
+    );
+}
+
+/// An IPv4-mapped IPv6 subnet is an IPv4 client: IPv4 network rules match it, and the scope is
+/// returned in IPv6 bits.
+#[test]
+fn ipv4_mapped_ecs_is_located_as_ipv4() {
+    let dir = steering_zones("ecs-mapped");
+    let s = Server::start(&["--zones", dir.join("zones").to_str().unwrap()]);
+    let m = ask_subnet(s.addr, Some(("::ffff:10.1.2.0", 120)));
+    assert_eq!(first(&m), "192.0.2.2");
+    let scope = match m
+        .edns
+        .as_ref()
+        .and_then(|e| e.option(hickory_proto::rr::rdata::opt::EdnsCode::Subnet))
+    {
+        Some(EdnsOption::Subnet(s)) => s.scope_prefix(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(scope, 96 + 8, "the /8 rule, in IPv6 bits");
+    let m = ask_subnet(s.addr, Some(("::ffff:172.16.5.0", 120)));
+    assert_eq!(
+        first(&m),
+        "NODATA",
+        "the geofence holds for mapped addresses"
+    );
+}
+
+/// A query signed with TSIG gets NOTAUTH with TSIG error BADKEY (RFC 8945 §5.2), not an answer.
+#[test]
+fn tsig_signed_queries_get_badkey() {
+    let s = Server::start(&[]);
+    let mut q = query(0x3131, "www.example.com", RecordType::A, None);
+    q[11] = 1; // ARCOUNT 1
+    q.extend_from_slice(b"\x05mykey\x00");
+    q.extend_from_slice(&250u16.to_be_bytes());
+    q.extend_from_slice(&255u16.to_be_bytes());
+    q.extend_from_slice(&0u32.to_be_bytes());
+    let mut rdata = b"\x0bhmac-sha256\x00".to_vec();
+    rdata.extend_from_slice(&[0, 0, 0x6a, 0x12, 0x34, 0x56]); // time signed
+    rdata.extend_from_slice(&300u16.to_be_bytes()); // fudge
+    rdata.extend_from_slice(&32u16.to_be_bytes());
+    rdata.extend_from_slice(&[0xab; 32]); // a MAC we cannot check
+    rdata.extend_from_slice(&0x3131u16.to_be_bytes());
+    rdata.extend_from_slice(&[0, 0, 0, 0]);
+    q.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+    q.extend_from_slice(&rdata);
+    for r in [udp_raw(s.addr, &q).expect("an answer"), tcp_raw(s.addr, &q)] {
+        assert_eq!(r[3] & 0x0f, 9, "NOTAUTH");
+        assert_eq!(u16::from_be_bytes([r[6], r[7]]), 0, "no answer records");
+        // the unsigned TSIG: the key, the algorithm, MAC size 0, the original ID, BADKEY
+        let tail = &r[r.len() - 6..];
+        assert_eq!(tail, &[0x31, 0x31, 0, 17, 0, 0], "{r:?}");
+        assert!(r.windows(9).any(|w| w == b"\x05mykey\x00\x00\xfa"));
+        assert!(r.windows(13).any(|w| w == b"\x0bhmac-sha256\x00"));
+        let m = Message::from_vec(&r).unwrap();
+        assert_eq!(m.metadata.response_code, ResponseCode::NotAuth);
+    }
+}
+
+fn check_zone(files: &[(&str, &str)]) -> (i32, String) {
+    let d = tempdir("include");
+    for (name, text) in files {
+        std::fs::write(d.join(name), text).unwrap();
+    }
+    let (code, out, err) = check(&["--zones", d.to_str().unwrap()]);
+    (code, format!("{out}{err}"))
+}
+
+const HEAD: &str = "$ORIGIN t.\n$TTL 60\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n";
+
+/// `$INCLUDE` reads only regular files inside the zones directory, detects loops, and never
+/// echoes what an outside file holds.
+#[test]
+fn include_is_confined() {
+    // a system file: refused, and none of its lines appear
+    let (code, out) = check_zone(&[("t.zone", &format!("{HEAD}$INCLUDE /etc/passwd\n"))]);
+    assert_eq!(code, 1);
+    assert!(out.contains("outside the zone's directory"), "{out}");
+    assert!(!out.contains("root:"), "{out}");
+    // a device, through a link inside the directory: refused without reading
+    let d = tempdir("include-dev");
+    std::fs::write(d.join("t.zone"), format!("{HEAD}$INCLUDE zero.inc\n")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", d.join("zero.inc")).unwrap();
+    let (code, out, err) = check(&["--zones", d.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        format!("{out}{err}").contains("outside the zone's directory"),
+        "{out}{err}"
+    );
+    // a FIFO inside the directory: not a regular file (reading it would block forever)
+    let d = tempdir("include-fifo");
+    std::fs::write(d.join("t.zone"), format!("{HEAD}$INCLUDE pipe.inc\n")).unwrap();
+    let st = std::process::Command::new("mkfifo")
+        .arg(d.join("pipe.inc"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let (code, out, err) = check(&["--zones", d.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        format!("{out}{err}").contains("is not a regular file"),
+        "{out}{err}"
+    );
+    // a file that includes itself twelve times: one loop reported per include, no blow-up
+    let selfie = format!("{HEAD}{}", "$INCLUDE loop.inc\n".repeat(12));
+    let (code, out) = check_zone(&[
+        ("t.zone", &format!("{HEAD}$INCLUDE loop.inc\n")),
+        ("loop.inc", &selfie.replace(HEAD, "x A 192.0.2.9\n")),
+    ]);
+    assert_eq!(code, 1);
+    assert!(out.contains("includes itself (a loop)"), "{out}");
+    assert!(out.lines().count() < 40, "{out}");
+}
+
+/// A type token that is not ASCII is an error with its line, never a panic.
+#[test]
+fn a_non_ascii_type_is_an_error() {
+    let (code, out) = check_zone(&[("t.zone", &format!("{HEAD}www ABCDé A 192.0.2.2\n"))]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("t.zone:6: unknown record type 'ABCDé'"),
+        "{out}"
+    );
+}
+
+/// Values that would overflow a deadline or a semaphore are errors with their lines, before
+/// anything listens.
+#[test]
+fn out_of_range_settings_are_errors() {
+    let d = tempdir("ranges");
+    let config = d.join("g.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "zones = \"{}\"\n[dns]\ntcp_idle_timeout = \"99999999999999999s\"\ntcp_max_connections = 9223372036854775807\nudp_workers = 100000\n",
+            root().join("zones").display()
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = geosteer(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(!err.contains("listening"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    for want in [
+        "g.toml:3: tcp_idle_timeout = 99999999999999999000 ms is out of range",
+        "g.toml:4: tcp_max_connections = 9223372036854775807 is out of range",
+        "g.toml:5: udp_workers = 100000 is out of range",
+    ] {
+        assert!(err.contains(want), "{want}: {out}{err}");
+    }
+}

@@ -120,8 +120,24 @@ async fn bind_pair(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), ServeEr
     )))
 }
 
+/// Raises the soft limit on open descriptors to the hard limit: every TCP connection, health
+/// probe and admin request holds one, and the usual soft limit of 1024 is far below what a
+/// server facing the internet needs (systemd's default hard limit is 524288).
+fn raise_nofile() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => tracing::debug!(from = soft, to = hard, "open file limit raised"),
+            Err(e) => tracing::warn!(error = %e, "cannot raise the open file limit from {soft}"),
+        },
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read the open file limit"),
+    }
+}
+
 /// Runs the server until SIGINT/SIGTERM (Ok) or a listener dies (Err).
 pub async fn serve(config: Config) -> Result<(), ServeError> {
+    raise_nofile();
     // SIGHUP's default action ends the process: take it over before anything else
     let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
     let mut warnings = Vec::new();

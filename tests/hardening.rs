@@ -309,3 +309,40 @@ fn out_of_range_settings_are_errors() {
         assert!(err.contains(want), "{want}: {out}{err}");
     }
 }
+
+/// The open file limit is raised to its hard limit at start, so a soft limit of a few hundred
+/// descriptors does not cap TCP and the admin endpoint.
+#[test]
+fn the_open_file_limit_is_raised() {
+    let hard = std::fs::read_to_string("/proc/self/limits")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(4).map(str::to_string))
+        .unwrap();
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -Sn 256 && exec {} serve --listen 127.0.0.1:0",
+            env!("CARGO_BIN_EXE_geosteer")
+        ))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let stderr = child.stderr.take().unwrap();
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+        if line.unwrap().contains("listening on") {
+            break;
+        }
+    }
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let row = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let soft = row.split_whitespace().nth(3).unwrap();
+    assert_eq!(soft, hard, "{row}");
+}

@@ -323,6 +323,8 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         let (st, sl, stop) = (state.clone(), slots.clone(), stop.clone());
         let lim = tcp::TcpLimits {
             idle_timeout: config.tcp_idle_timeout,
+            max_connections: config.tcp_max_connections,
+            per_client: config.tcp_max_connections_per_client,
         };
         let log = query_log.clone();
         tasks.spawn(async move {

@@ -81,6 +81,7 @@ struct DnsSpec {
     pin_workers: Option<bool>,
     tcp_idle_timeout: Option<String>,
     tcp_max_connections: Option<usize>,
+    tcp_max_connections_per_client: Option<u32>,
     transport: Option<String>,
     ecs: Option<bool>,
     ecs_trusted: Option<Vec<String>>,
@@ -111,6 +112,9 @@ pub struct Config {
     pub tcp_idle_timeout: Duration,
     /// Open TCP connections at most; more are closed at once.
     pub tcp_max_connections: usize,
+    /// Open TCP connections one client address (an IPv6 /64) may hold (default: an eighth of
+    /// the cap, at least 4).
+    pub tcp_max_connections_per_client: u32,
     /// Who owns the sockets.
     pub transport: TransportKind,
     /// GeoIP databases (MaxMind format). Default: every `*.mmdb` in `./geodata`.
@@ -168,6 +172,7 @@ impl Default for Config {
             pin_workers: false,
             tcp_idle_timeout: Duration::from_secs(10),
             tcp_max_connections: 512,
+            tcp_max_connections_per_client: 64,
             transport: TransportKind::Geosteer,
             geoip: crate::geo::databases_in(Path::new("geodata")),
             overrides: PathBuf::from("overrides.toml"),
@@ -258,7 +263,8 @@ impl Config {
             ),
             (
                 "dns.tcp_max_connections",
-                self.tcp_max_connections != new.tcp_max_connections,
+                self.tcp_max_connections != new.tcp_max_connections
+                    || self.tcp_max_connections_per_client != new.tcp_max_connections_per_client,
             ),
             ("dns.transport", self.transport != new.transport),
         ];
@@ -489,6 +495,22 @@ impl Config {
                 "",
             );
             c.tcp_max_connections = n.clamp(1, 1_000_000);
+            c.tcp_max_connections_per_client = u32::try_from(c.tcp_max_connections / 8)
+                .unwrap_or(u32::MAX)
+                .max(4);
+        }
+        if let Some(n) = spec.dns.tcp_max_connections_per_client {
+            check_range(
+                &mut problems,
+                &path,
+                key_line("tcp_max_connections_per_client"),
+                "tcp_max_connections_per_client",
+                u128::from(n),
+                1,
+                1_000_000,
+                "",
+            );
+            c.tcp_max_connections_per_client = n.max(1);
         }
         c.overrides = match &spec.overrides {
             Some(o) => base.join(o),

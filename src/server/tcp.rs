@@ -19,10 +19,91 @@ use crate::state::State;
 /// How long a started message may take to arrive, and a response to be taken by the client.
 const IO_TIMEOUT: Duration = Duration::from_millis(500);
 
+/// The idle timeout while more than three quarters of the connection cap are in use
+/// (RFC 7766 §6.2.3: shorten it under pressure).
+const PRESSED_IDLE: Duration = Duration::from_millis(500);
+/// How often a connection waiting for its next query looks at the pressure.
+const IDLE_STEP: Duration = Duration::from_millis(100);
+
+/// Whether the connection cap is nearly used up.
+struct Pressure {
+    slots: Arc<Semaphore>,
+    max: usize,
+}
+
+impl Pressure {
+    fn high(&self) -> bool {
+        self.slots.available_permits() * 4 < self.max
+    }
+}
+
 /// TCP limits.
 #[derive(Debug, Clone, Copy)]
 pub struct TcpLimits {
     pub idle_timeout: Duration,
+    /// The connection cap (the size of `slots`).
+    pub max_connections: usize,
+    /// Connections one client address may hold at once.
+    pub per_client: u32,
+}
+
+/// Open connections per client address, in a fixed table of counters indexed by a hash of the
+/// address: no lock, no allocation, and memory that no number of clients can grow. Two addresses
+/// that share a counter share its limit, which errs on the side of the server.
+pub struct PerClient {
+    counts: Box<[std::sync::atomic::AtomicU32]>,
+}
+
+impl Default for PerClient {
+    fn default() -> Self {
+        PerClient {
+            counts: (0..4096)
+                .map(|_| std::sync::atomic::AtomicU32::new(0))
+                .collect(),
+        }
+    }
+}
+
+impl PerClient {
+    fn counter(&self, ip: std::net::IpAddr) -> Option<&std::sync::atomic::AtomicU32> {
+        let ip = ip.to_canonical();
+        let h = match ip {
+            std::net::IpAddr::V4(a) => crate::net::stable_hash(&[&a.octets()]),
+            // an IPv6 client is its /64: the addresses of one host are one client
+            std::net::IpAddr::V6(a) => {
+                crate::net::stable_hash(&[a.octets().get(..8).unwrap_or(&[])])
+            }
+        };
+        self.counts.get((h % self.counts.len() as u64) as usize)
+    }
+
+    /// Takes one of `ip`'s connections, or `None` when it holds `limit` already.
+    fn take(self: &Arc<Self>, ip: std::net::IpAddr, limit: u32) -> Option<ClientSlot> {
+        use std::sync::atomic::Ordering;
+        let c = self.counter(ip)?;
+        if c.fetch_add(1, Ordering::Relaxed) >= limit {
+            c.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(ClientSlot {
+            table: self.clone(),
+            ip,
+        })
+    }
+}
+
+/// One connection of a client; given back when dropped.
+struct ClientSlot {
+    table: Arc<PerClient>,
+    ip: std::net::IpAddr,
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        if let Some(c) = self.table.counter(self.ip) {
+            c.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
 }
 
 /// Accepts connections until `stop` turns true or an unrecoverable error, which is returned so the
@@ -36,6 +117,7 @@ pub async fn serve(
     log: Option<Arc<QueryLog>>,
     stop: watch::Receiver<bool>,
 ) -> io::Result<()> {
+    let clients = Arc::new(PerClient::default());
     loop {
         let mut stopping = stop.clone();
         let accepted = tokio::select! {
@@ -54,6 +136,11 @@ pub async fn serve(
             }
             Err(e) => return Err(e),
         };
+        let Some(client) = clients.take(peer.ip(), limits.per_client) else {
+            tracing::debug!(%peer, "this client holds its share of TCP connections, closing");
+            drop(stream);
+            continue;
+        };
         let Ok(permit) = slots.clone().try_acquire_owned() else {
             tracing::debug!(%peer, "tcp connection limit reached, closing");
             drop(stream);
@@ -62,6 +149,10 @@ pub async fn serve(
         let state = state.clone();
         let stop = stop.clone();
         let log = log.clone();
+        let pressure = Pressure {
+            slots: slots.clone(),
+            max: limits.max_connections,
+        };
         tokio::spawn(async move {
             if let Err(e) = connection(
                 stream,
@@ -69,6 +160,7 @@ pub async fn serve(
                 &state,
                 log.as_deref(),
                 limits.idle_timeout,
+                &pressure,
                 stop,
             )
             .await
@@ -76,6 +168,7 @@ pub async fn serve(
                 tracing::debug!(%peer, error = %e, "tcp connection ended");
             }
             drop(permit);
+            drop(client);
         });
     }
 }
@@ -86,21 +179,42 @@ async fn connection(
     state: &State,
     log: Option<&QueryLog>,
     idle: Duration,
+    pressure: &Pressure,
     mut stop: watch::Receiver<bool>,
 ) -> io::Result<()> {
+    use tokio::io::AsyncBufReadExt;
     stream.set_nodelay(true)?;
     let (r, mut w) = stream.into_split();
     let mut r = BufReader::new(r);
     let mut buf = vec![0u8; 65_535];
     let mut out = Vec::with_capacity(4096);
     loop {
-        // the idle timeout runs from the end of the last answer to the start of the next query
-        // on shutdown a connection between queries closes; one in the middle of a query answers it
-        let next = tokio::select! {
-            n = timeout(idle, r.read_u16()) => n,
-            _ = stop.wait_for(|s| *s) => return Ok(()),
-        };
-        let len = match next {
+        // the idle timeout runs from the end of the last answer to the start of the next query,
+        // and shrinks while the connection cap is nearly used up; on shutdown a connection
+        // between queries closes, one in the middle of a query answers it
+        let idle_since = Instant::now();
+        loop {
+            let limit = if pressure.high() {
+                idle.min(PRESSED_IDLE)
+            } else {
+                idle
+            };
+            let Some(left) = limit.checked_sub(idle_since.elapsed()) else {
+                return Ok(());
+            };
+            // `fill_buf` only waits for bytes (it is cancel-safe): the length is read after
+            let ready = tokio::select! {
+                f = timeout(left.min(IDLE_STEP), r.fill_buf()) => f,
+                _ = stop.wait_for(|s| *s) => return Ok(()),
+            };
+            match ready {
+                Err(_) => continue,
+                Ok(Ok([])) => return Ok(()),
+                Ok(Ok(_)) => break,
+                Ok(Err(e)) => return Err(e),
+            }
+        }
+        let len = match timeout(IO_TIMEOUT, r.read_u16()).await {
             Err(_) => return Ok(()),
             Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
             Ok(r) => r? as usize,

@@ -284,6 +284,8 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     // the batched workers are threads: they look at this flag between batches
     let halt = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let ncpu = std::thread::available_parallelism().map_or(1, usize::from);
+    let rrl = (config.rrl.responses_per_second > 0)
+        .then(|| Arc::new(crate::server::rrl::Rrl::new(config.rrl.clone())));
     let mut next_cpu = 0;
     for (local, udp, tcp_listener) in bound {
         tracing::info!(udp = %local, tcp = %local, workers, batched, "listening on {local}");
@@ -298,8 +300,9 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
                 for _ in 0..workers {
                     let (s, st, stop) = (sock.clone(), state.clone(), stop.clone());
                     let log = query_log.clone();
+                    let rrl = rrl.clone();
                     tasks.spawn(async move {
-                        udp::serve(s, st, log, stop)
+                        udp::serve(s, st, log, rrl, stop)
                             .await
                             .map_err(|e| listener_err("UDP", e))
                     });
@@ -312,6 +315,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
                         socket,
                         state: state.clone(),
                         log: query_log.clone(),
+                        rrl: rrl.clone(),
                         stop: halt.clone(),
                         cpu: config.pin_workers.then_some(next_cpu % ncpu),
                     };

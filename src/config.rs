@@ -29,7 +29,50 @@ struct FileSpec {
     identity: IdentitySpec,
     #[serde(default)]
     metrics: MetricsSpec,
+    #[serde(default)]
+    rrl: RrlSpec,
     query_log: Option<QueryLogSpec>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RrlSpec {
+    responses_per_second: Option<u32>,
+    slip: Option<u32>,
+    ipv4_prefix: Option<u8>,
+    ipv6_prefix: Option<u8>,
+    exempt: Option<Vec<String>>,
+}
+
+/// Response rate limiting (`[rrl]`), on by default with NSD's defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rrl {
+    /// Responses per second per client network and response kind; 0 turns RRL off.
+    pub responses_per_second: u32,
+    /// Every `slip`-th limited response goes out truncated; 0: none does, 1: every one.
+    pub slip: u32,
+    pub ipv4_prefix: u8,
+    pub ipv6_prefix: u8,
+    /// Networks never limited. Default: loopback (the kernel drops loopback sources arriving
+    /// from outside, so they cannot be forged from the internet, and local tools are not
+    /// throttled).
+    pub exempt: Vec<crate::net::Net>,
+}
+
+impl Default for Rrl {
+    /// NSD's defaults: 200 a second, slip 2, /24 and /56; loopback exempt.
+    fn default() -> Self {
+        Rrl {
+            responses_per_second: 200,
+            slip: 2,
+            ipv4_prefix: 24,
+            ipv6_prefix: 56,
+            exempt: ["127.0.0.0/8", "::1/128"]
+                .iter()
+                .filter_map(|n| crate::net::Net::parse(n).ok())
+                .collect(),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -145,6 +188,8 @@ pub struct Config {
     pub metrics: bool,
     /// The query log; none by default.
     pub query_log: Option<QueryLog>,
+    /// Response rate limiting for UDP.
+    pub rrl: Rrl,
     /// The config file this was read from, and the flags over it: what a reload reads again.
     pub file: Option<PathBuf>,
     pub flags: Overrides,
@@ -182,6 +227,7 @@ impl Default for Config {
             nsid: true,
             metrics: true,
             query_log: None,
+            rrl: Rrl::default(),
             ecs: true,
             ecs_trusted: None,
             watch: true,
@@ -246,9 +292,10 @@ impl Config {
     /// Settings a running server cannot change: a reload that changes them says "needs a restart".
     pub fn restart_only_changes(&self, new: &Config) -> Vec<&'static str> {
         let mut out = Vec::new();
-        let pairs: [(&'static str, bool); 10] = [
+        let pairs: [(&'static str, bool); 11] = [
             ("metrics", self.metrics != new.metrics),
             ("query_log", self.query_log != new.query_log),
+            ("rrl", self.rrl != new.rrl),
             ("listen", self.listen != new.listen),
             ("http", self.http != new.http),
             ("threads", self.threads != new.threads),
@@ -525,6 +572,61 @@ impl Config {
         }
         if let Some(n) = spec.identity.nsid {
             c.nsid = n;
+        }
+        if let Some(n) = spec.rrl.responses_per_second {
+            c.rrl.responses_per_second = n;
+        }
+        if let Some(n) = spec.rrl.slip {
+            check_range(
+                &mut problems,
+                &path,
+                key_line("slip"),
+                "rrl.slip",
+                u128::from(n),
+                0,
+                100,
+                "",
+            );
+            c.rrl.slip = n.min(100);
+        }
+        if let Some(n) = spec.rrl.ipv4_prefix {
+            check_range(
+                &mut problems,
+                &path,
+                key_line("ipv4_prefix"),
+                "rrl.ipv4_prefix",
+                u128::from(n),
+                0,
+                32,
+                "",
+            );
+            c.rrl.ipv4_prefix = n.min(32);
+        }
+        if let Some(n) = spec.rrl.ipv6_prefix {
+            check_range(
+                &mut problems,
+                &path,
+                key_line("ipv6_prefix"),
+                "rrl.ipv6_prefix",
+                u128::from(n),
+                0,
+                128,
+                "",
+            );
+            c.rrl.ipv6_prefix = n.min(128);
+        }
+        if spec.rrl.exempt.is_some() {
+            c.rrl.exempt.clear();
+        }
+        for n in spec.rrl.exempt.iter().flatten() {
+            match crate::net::Net::parse(n) {
+                Ok(net) => c.rrl.exempt.push(net),
+                Err(e) => problems.push(Problem::new(
+                    &path,
+                    key_line("exempt"),
+                    format!("rrl.exempt: {e}"),
+                )),
+            }
         }
         if let Some(m) = spec.metrics.enabled {
             c.metrics = m;

@@ -428,8 +428,23 @@ fn one_address_cannot_take_all_of_tcp() {
     assert!(ok >= 99, "{ok} of 100 answered within a second");
     drop(hog);
 
-    // pipelining: 100 queries written at once, 100 answers with their IDs
-    let mut c = TcpStream::connect(s.addr).unwrap();
+    // pipelining: 100 queries written at once, 100 answers with their IDs (from a third address:
+    // the server may not have noticed yet that the first one's connections are gone)
+    let sock = socket2::Socket::new(
+        socket2::Domain::IPV4,
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )
+    .unwrap();
+    sock.bind(
+        &"127.0.2.1:0"
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .into(),
+    )
+    .unwrap();
+    sock.connect(&s.addr.into()).unwrap();
+    let mut c: TcpStream = sock.into();
     c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut all = Vec::new();
     for id in 0..100u16 {
@@ -441,5 +456,126 @@ fn one_address_cannot_take_all_of_tcp() {
     for id in 0..100u16 {
         let r = tcp_recv(&mut c).expect("an answer");
         assert_eq!(parse(&r).metadata.id, 1000 + id);
+    }
+}
+
+/// A zones directory whose `big.t.` TXT answer fills a 1232-byte UDP response.
+fn big_answer_zones(tag: &str) -> std::path::PathBuf {
+    let d = tempdir(tag);
+    let z = d.join("zones");
+    std::fs::create_dir_all(&z).unwrap();
+    let txt: String = (0..9)
+        .map(|i| format!("big TXT \"{}\"\n", "x".repeat(100 + i)))
+        .collect();
+    std::fs::write(z.join("t.zone"), format!("{HEAD}{txt}")).unwrap();
+    d
+}
+
+/// Floods from one /24 at 10,000 queries a second for a second; returns (bytes in, bytes out) and
+/// how many of 20 queries from another /24, sent meanwhile, got a whole answer.
+fn flood(addr: std::net::SocketAddr) -> (usize, usize, usize) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let sock = socket2::Socket::new(
+        socket2::Domain::IPV4,
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )
+    .unwrap();
+    let _ = sock.set_recv_buffer_size(16 << 20);
+    sock.bind(
+        &"127.0.0.1:0"
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .into(),
+    )
+    .unwrap();
+    let sock: std::net::UdpSocket = sock.into();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let out = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (sock, out, done) = (sock.try_clone().unwrap(), out.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while !done.load(Ordering::SeqCst) {
+                if let Ok(n) = sock.recv(&mut buf) {
+                    out.fetch_add(n, Ordering::SeqCst);
+                }
+            }
+        })
+    };
+    let q = query(0x5353, "big.t", RecordType::TXT, Some(1232));
+    let mut sent = 0;
+    let other = std::net::UdpSocket::bind("127.0.1.1:0").unwrap();
+    other
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    let mut whole = 0;
+    let t0 = Instant::now();
+    for round in 0..10u32 {
+        for _ in 0..1000 {
+            sent += sock.send_to(&q, addr).unwrap();
+        }
+        // meanwhile a client in another network asks twice per round
+        for _ in 0..2 {
+            other.send_to(&q, addr).unwrap();
+            let mut buf = [0u8; 4096];
+            if let Ok(n) = other.recv(&mut buf) {
+                let m = parse(&buf[..n]);
+                if !m.metadata.truncation && m.answers.len() == 9 {
+                    whole += 1;
+                }
+            }
+        }
+        let next = Duration::from_millis(100) * (round + 1);
+        if let Some(wait) = next.checked_sub(t0.elapsed()) {
+            std::thread::sleep(wait);
+        }
+    }
+    // let the last replies arrive (a fixed wait: nothing signals the end of a flood)
+    std::thread::sleep(Duration::from_millis(500));
+    done.store(true, Ordering::SeqCst);
+    reader.join().unwrap();
+    (sent, out.load(Ordering::SeqCst), whole)
+}
+
+/// Response rate limiting: a flood of large answers from one /24 draws no more bytes than it
+/// sends (slip 1), or 0.6 of them (slip 2), while another /24 gets every answer.
+#[test]
+fn rate_limiting_keeps_the_server_from_amplifying() {
+    for (slip, bound) in [(1, 1.0), (2, 0.6)] {
+        let d = big_answer_zones("rrl");
+        let config = d.join("g.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "zones = \"zones\"\n[rrl]\nresponses_per_second = 20\nslip = {slip}\nexempt = []\n"
+            ),
+        )
+        .unwrap();
+        let s = Server::start(&[
+            "--config",
+            config.to_str().unwrap(),
+            "--http",
+            "127.0.0.1:0",
+        ]);
+        let (bytes_in, bytes_out, whole) = flood(s.addr);
+        let ratio = bytes_out as f64 / bytes_in as f64;
+        eprintln!(
+            "slip {slip}: in {bytes_in} B, out {bytes_out} B, ratio {ratio:.2}, other /24: {whole} of 20"
+        );
+        assert!(ratio <= bound, "slip {slip}: out/in = {ratio:.2} > {bound}");
+        assert!(bytes_out > 0);
+        assert_eq!(whole, 20, "the other network gets every answer");
+        let (_, metrics) = http(s.http().unwrap(), "GET", "/metrics");
+        let slipped = metrics
+            .lines()
+            .find(|l| l.starts_with("geosteer_rrl_responses_total{action=\"slipped\"}"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap();
+        assert!(slipped > 1000.0, "{slipped}");
     }
 }

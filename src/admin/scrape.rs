@@ -326,6 +326,16 @@ impl Collector for Scrape {
             f.counter([("result", "dropped")], load(&c.query_log_dropped))?;
         }
 
+        {
+            let mut f = family(
+                &mut e,
+                "rrl_responses",
+                "UDP responses response rate limiting sent truncated (slipped) or dropped.",
+                Counter,
+            )?;
+            f.counter([("action", "slipped")], load(&c.rrl_slipped))?;
+            f.counter([("action", "dropped")], load(&c.rrl_dropped))?;
+        }
         family(
             &mut e,
             "worker_panics",

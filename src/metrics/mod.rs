@@ -212,6 +212,9 @@ pub struct Common {
     pub query_log_written: AtomicU64,
     /// Batches a UDP worker dropped because answering them panicked (a bug, caught).
     pub worker_panics: AtomicU64,
+    /// UDP responses rate limiting sent truncated, and dropped.
+    pub rrl_slipped: AtomicU64,
+    pub rrl_dropped: AtomicU64,
 }
 
 impl Default for Common {
@@ -224,6 +227,8 @@ impl Default for Common {
             query_log_dropped: AtomicU64::new(0),
             query_log_written: AtomicU64::new(0),
             worker_panics: AtomicU64::new(0),
+            rrl_slipped: AtomicU64::new(0),
+            rrl_dropped: AtomicU64::new(0),
         }
     }
 }

@@ -146,6 +146,8 @@ pub struct Worker {
     pub socket: std::net::UdpSocket,
     pub state: Arc<State>,
     pub log: Option<Arc<QueryLog>>,
+    /// Response rate limiting, shared by every worker.
+    pub rrl: Option<Arc<super::rrl::Rrl>>,
     pub stop: Arc<AtomicBool>,
     /// Pin this worker's thread to this CPU.
     pub cpu: Option<usize>,
@@ -245,7 +247,8 @@ impl Worker {
                         t0,
                         self.log.as_deref(),
                     );
-                    *reply = matches!(outcome, Outcome::Reply { .. });
+                    *reply = matches!(outcome, Outcome::Reply { .. })
+                        && super::rate_limit(self.rrl.as_deref(), &snap, peer, out);
                 }
             }));
             if answered.is_err() {

@@ -4,6 +4,7 @@
 #[cfg(target_os = "linux")]
 pub mod batch;
 pub mod handler;
+pub mod rrl;
 pub mod tcp;
 pub mod udp;
 
@@ -16,6 +17,39 @@ use crate::engine::{Outcome, Transport};
 use crate::metrics::{Report, Served};
 use crate::querylog::QueryLog;
 use crate::state::Snapshot;
+
+/// Applies response rate limiting to a UDP response in `out`: `false` when it is not to be sent;
+/// a slipped response is rewritten in place (TC=1, no records). Counted in the metrics.
+#[inline]
+pub(crate) fn rate_limit(
+    rrl: Option<&rrl::Rrl>,
+    snap: &Snapshot,
+    peer: SocketAddr,
+    out: &mut Vec<u8>,
+) -> bool {
+    let Some(rrl) = rrl else {
+        return true;
+    };
+    let verdict = rrl.check(peer.ip(), out);
+    let counter = |c: &std::sync::atomic::AtomicU64| {
+        c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    };
+    match verdict {
+        rrl::Verdict::Send => true,
+        rrl::Verdict::Slip => {
+            if let Some(m) = &snap.metrics {
+                counter(&m.common().rrl_slipped);
+            }
+            crate::wire::reply::slip(out)
+        }
+        rrl::Verdict::Drop => {
+            if let Some(m) = &snap.metrics {
+                counter(&m.common().rrl_dropped);
+            }
+            false
+        }
+    }
+}
 
 /// Counts one answered (or dropped) query in the snapshot's metrics and hands it to the query
 /// log when the log wants it. Called by every transport after the engine, before the send.

@@ -22,6 +22,7 @@ pub async fn serve(
     socket: Arc<UdpSocket>,
     state: Arc<State>,
     log: Option<Arc<QueryLog>>,
+    rrl: Option<Arc<super::rrl::Rrl>>,
     mut stop: watch::Receiver<bool>,
 ) -> io::Result<()> {
     let mut buf = vec![0u8; 65_535];
@@ -60,8 +61,10 @@ pub async fn serve(
             t0,
             log.as_deref(),
         );
+        let send = matches!(outcome, Outcome::Reply { .. })
+            && super::rate_limit(rrl.as_deref(), &snap, peer, &mut out);
         drop(snap);
-        if let Outcome::Reply { .. } = outcome {
+        if send {
             // a failed send (the client's port is gone, a full buffer) loses one answer, never the loop
             if let Err(e) = socket.send_to(&out, peer).await {
                 tracing::debug!(%peer, error = %e, "udp send failed");

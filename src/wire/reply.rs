@@ -108,3 +108,22 @@ pub fn badkey(
     }
     true
 }
+
+/// Turns a response into its slipped form for rate limiting: the header with TC=1 and no
+/// records, and the question. `false` when `out` does not hold a whole question.
+pub fn slip(out: &mut Vec<u8>) -> bool {
+    let Some(end) = super::query::skip_name(out, 12).map(|p| p + 4) else {
+        return false;
+    };
+    if end > out.len() {
+        return false;
+    }
+    out.truncate(end);
+    if let Some(f) = out.get_mut(2) {
+        *f |= 0x02; // TC
+    }
+    if let Some(counts) = out.get_mut(6..12) {
+        counts.fill(0);
+    }
+    true
+}

@@ -415,6 +415,11 @@ async fn serve_hickory(
     for local in bound {
         tracing::info!(udp = %local, tcp = %local, transport = "hickory", "listening on {local}");
     }
+    // hickory-server 0.26's TCP accept loop has no connection cap, per-client share or write
+    // deadline, and its UDP loop no rate limiting: say so where an operator looks
+    tracing::warn!(
+        "transport = \"hickory\": hickory-server's own loops have no TCP connection cap, no per-client share, no write deadline and no response rate limiting; use the default transport on a server that faces the internet"
+    );
     tokio::select! {
         r = server.block_until_done() => Err(ServeError::Listener {
             what: "hickory-server",

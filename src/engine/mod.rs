@@ -319,6 +319,7 @@ fn respond_full(
     };
     let nsid = asked_nsid(&q).then(|| src.nsid()).flatten();
     let mut ctx = ClientCtx::new(addr, src.geo(), src.overlay(), src.health(), trace);
+    ctx.report.qtype = q.qtype;
     let (outcome, scope) = answer(
         src.zones(),
         limits,
@@ -329,9 +330,7 @@ fn respond_full(
         transport,
         out,
     );
-    let qtype = report.qtype;
     *report = ctx.report;
-    report.qtype = qtype;
     report.ecs = subnet
         .filter(|s| s.source_prefix > 0)
         .map(|s| (s.addr.is_ipv6(), scope));

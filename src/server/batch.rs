@@ -23,8 +23,7 @@ use nix::sys::socket::{
 };
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::engine::{self, Outcome, Transport};
-use crate::metrics::Report;
+use crate::engine::{Outcome, Transport};
 use crate::querylog::QueryLog;
 use crate::state::State;
 
@@ -226,23 +225,11 @@ impl Worker {
                         continue;
                     }
                     let request = buf.get(..r.len).unwrap_or_default();
-                    let mut report = Report::default();
-                    let outcome = engine::respond_reported(
-                        &**snap,
-                        &snap.limits,
-                        request,
-                        peer,
-                        Transport::Udp,
-                        out,
-                        &mut report,
-                    );
-                    super::observe(
+                    let outcome = super::answer(
                         &snap,
-                        &report,
-                        outcome,
-                        Transport::Udp,
-                        peer,
                         request,
+                        peer,
+                        Transport::Udp,
                         out,
                         t0,
                         self.log.as_deref(),

@@ -18,8 +18,7 @@ use hickory_server::proto::op::{
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponseBuilder;
 
-use crate::engine::{self, Outcome, Transport};
-use crate::metrics::Report;
+use crate::engine::{Outcome, Transport};
 use crate::querylog::QueryLog;
 use crate::state::State;
 
@@ -64,28 +63,15 @@ impl RequestHandler for EngineHandler {
         let outcome = {
             let t0 = std::time::Instant::now();
             let snap = self.state.load();
-            let mut report = Report::default();
-            let outcome = engine::respond_reported(
-                &**snap,
-                &snap.limits,
+            super::answer(
+                &snap,
                 request.as_slice(),
                 request.src(),
                 transport,
                 &mut out,
-                &mut report,
-            );
-            super::observe(
-                &snap,
-                &report,
-                outcome,
-                transport,
-                request.src(),
-                request.as_slice(),
-                &out,
                 t0,
                 self.log.as_deref(),
-            );
-            outcome
+            )
         };
         if outcome == Outcome::Drop {
             return failed(request);

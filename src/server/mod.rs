@@ -51,21 +51,31 @@ pub(crate) fn rate_limit(
     }
 }
 
-/// Counts one answered (or dropped) query in the snapshot's metrics and hands it to the query
-/// log when the log wants it. Called by every transport after the engine, before the send.
-#[allow(clippy::too_many_arguments)]
+/// Answers one query packet through the engine into `out`, counts it in the snapshot's metrics
+/// and hands it to the query log when the log wants it: what every transport does with a packet
+/// before it sends (`t0`: when the packet was read).
 #[inline]
-pub(crate) fn observe(
+pub(crate) fn answer(
     snap: &Arc<Snapshot>,
-    report: &Report,
-    outcome: Outcome,
-    transport: Transport,
-    peer: SocketAddr,
     request: &[u8],
-    response: &[u8],
+    peer: SocketAddr,
+    transport: Transport,
+    out: &mut Vec<u8>,
     t0: Instant,
     log: Option<&QueryLog>,
-) {
+) -> Outcome {
+    let mut report = Report::default();
+    let outcome = crate::engine::respond_reported(
+        &**snap,
+        &snap.limits,
+        request,
+        peer,
+        transport,
+        out,
+        &mut report,
+    );
+    let response: &[u8] = out;
+    let report = &report;
     let (rcode, truncated) = match outcome {
         Outcome::Reply { rcode, truncated } => (Some(rcode), truncated),
         Outcome::Drop => (None, false),
@@ -100,6 +110,7 @@ pub(crate) fn observe(
             .query_log_dropped
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
+    outcome
 }
 
 /// Errors after which a listening socket keeps working (a peer went away between SYN and

@@ -11,8 +11,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::time::timeout;
 
-use crate::engine::{self, Outcome, Transport};
-use crate::metrics::Report;
+use crate::engine::{Outcome, Transport};
 use crate::querylog::QueryLog;
 use crate::state::State;
 
@@ -228,27 +227,7 @@ async fn connection(
         let t0 = Instant::now();
         let request = buf.get(..len).unwrap_or_default();
         let snap = state.load();
-        let mut report = Report::default();
-        let outcome = engine::respond_reported(
-            &**snap,
-            &snap.limits,
-            request,
-            peer,
-            Transport::Tcp,
-            &mut out,
-            &mut report,
-        );
-        super::observe(
-            &snap,
-            &report,
-            outcome,
-            Transport::Tcp,
-            peer,
-            request,
-            &out,
-            t0,
-            log,
-        );
+        let outcome = super::answer(&snap, request, peer, Transport::Tcp, &mut out, t0, log);
         drop(snap);
         match outcome {
             Outcome::Reply { .. } => {

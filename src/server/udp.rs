@@ -11,8 +11,7 @@ use std::time::Instant;
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
 
-use crate::engine::{self, Outcome, Transport};
-use crate::metrics::Report;
+use crate::engine::{Outcome, Transport};
 use crate::querylog::QueryLog;
 use crate::state::State;
 
@@ -40,24 +39,12 @@ pub async fn serve(
         let t0 = Instant::now();
         let request = buf.get(..n).unwrap_or_default();
         let snap = state.load();
-        let mut report = Report::default();
-        let outcome = engine::respond_reported(
-            &**snap,
-            &snap.limits,
+        let outcome = super::answer(
+            &snap,
             request,
             peer,
             Transport::Udp,
             &mut out,
-            &mut report,
-        );
-        super::observe(
-            &snap,
-            &report,
-            outcome,
-            Transport::Udp,
-            peer,
-            request,
-            &out,
             t0,
             log.as_deref(),
         );

@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -20,21 +20,14 @@ use common::*;
 /// write deadline closes them, so another client is answered.
 #[test]
 fn clients_that_never_read_do_not_hold_tcp() {
-    let dir = tempdir("stalled");
-    let config = dir.join("g.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "zones = \"{}\"\n[dns]\ntcp_max_connections = 2\ntcp_idle_timeout = \"60s\"\n",
-            root().join("zones").display()
-        ),
-    )
-    .unwrap();
+    let config = shipped_config(
+        "stalled",
+        "[dns]\ntcp_max_connections = 2\ntcp_idle_timeout = \"60s\"\n",
+    );
     let s = Server::start(&["--config", config.to_str().unwrap()]);
     // a large answer (ANY at the apex), pipelined until the server's socket buffer is full
     let q = query(1, "example.com", RecordType::ANY, None);
-    let mut framed = (q.len() as u16).to_be_bytes().to_vec();
-    framed.extend_from_slice(&q);
+    let framed = frame(&q);
     let mut stalled = Vec::new();
     for _ in 0..2 {
         let mut c = TcpStream::connect(s.addr).unwrap();
@@ -54,14 +47,8 @@ fn clients_that_never_read_do_not_hold_tcp() {
         let mut c = TcpStream::connect(s.addr).ok()?;
         c.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
         let q = query(2, "www.example.com", RecordType::A, None);
-        let mut m = (q.len() as u16).to_be_bytes().to_vec();
-        m.extend_from_slice(&q);
-        c.write_all(&m).ok()?;
-        let mut len = [0u8; 2];
-        c.read_exact(&mut len).ok()?;
-        let mut body = vec![0u8; u16::from_be_bytes(len) as usize];
-        c.read_exact(&mut body).ok()?;
-        Some(parse(&body))
+        c.write_all(&frame(&q)).ok()?;
+        Some(parse(&tcp_recv(&mut c)?))
     });
     assert_eq!(answered.metadata.id, 2);
     eprintln!("answered after {:?}", t.elapsed());
@@ -362,14 +349,8 @@ fn tcp_ask_from(source: &str, to: std::net::SocketAddr, id: u16) -> Option<Messa
     let mut c: TcpStream = sock.into();
     c.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
     let q = query(id, "www.example.com", RecordType::A, None);
-    let mut m = (q.len() as u16).to_be_bytes().to_vec();
-    m.extend_from_slice(&q);
-    c.write_all(&m).ok()?;
-    let mut len = [0u8; 2];
-    c.read_exact(&mut len).ok()?;
-    let mut body = vec![0u8; u16::from_be_bytes(len) as usize];
-    c.read_exact(&mut body).ok()?;
-    Some(parse(&body))
+    c.write_all(&frame(&q)).ok()?;
+    Some(parse(&tcp_recv(&mut c)?))
 }
 
 /// One address opens as many idle, slow and never-reading connections as it can; another address
@@ -377,16 +358,10 @@ fn tcp_ask_from(source: &str, to: std::net::SocketAddr, id: u16) -> Option<Messa
 /// one connection all come back with their IDs.
 #[test]
 fn one_address_cannot_take_all_of_tcp() {
-    let dir = tempdir("tcp-share");
-    let config = dir.join("g.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "zones = \"{}\"\n[dns]\ntcp_max_connections = 64\ntcp_idle_timeout = \"60s\"\n",
-            root().join("zones").display()
-        ),
-    )
-    .unwrap();
+    let config = shipped_config(
+        "tcp-share",
+        "[dns]\ntcp_max_connections = 64\ntcp_idle_timeout = \"60s\"\n",
+    );
     let s = Server::start(&["--config", config.to_str().unwrap()]);
     let mut hog = Vec::new();
     for i in 0..200 {
@@ -404,8 +379,7 @@ fn one_address_cannot_take_all_of_tcp() {
             _ => {
                 let _ = c.set_write_timeout(Some(Duration::from_millis(50)));
                 let q = query(9, "example.com", RecordType::ANY, None);
-                let mut m = (q.len() as u16).to_be_bytes().to_vec();
-                m.extend_from_slice(&q);
+                let m = frame(&q);
                 for _ in 0..2000 {
                     if c.write_all(&m).is_err() {
                         break;
@@ -448,9 +422,12 @@ fn one_address_cannot_take_all_of_tcp() {
     c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut all = Vec::new();
     for id in 0..100u16 {
-        let q = query(1000 + id, "www.example.com", RecordType::A, None);
-        all.extend_from_slice(&(q.len() as u16).to_be_bytes());
-        all.extend_from_slice(&q);
+        all.extend(frame(&query(
+            1000 + id,
+            "www.example.com",
+            RecordType::A,
+            None,
+        )));
     }
     c.write_all(&all).unwrap();
     for id in 0..100u16 {

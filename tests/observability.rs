@@ -567,17 +567,11 @@ fn the_query_log_is_json_lines_sampled_as_configured() {
 
 #[test]
 fn the_query_log_keeps_to_its_budget() {
-    let dir = tempdir("querylog-budget");
-    let log = dir.join("q.jsonl");
-    let config = dir.join("geosteer.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "zones = \"{}\"\n[query_log]\npath = \"q.jsonl\"\nsample = 1\nmax_per_second = 5\n",
-            root().join("zones").display()
-        ),
-    )
-    .unwrap();
+    let config = shipped_config(
+        "querylog-budget",
+        "[query_log]\npath = \"q.jsonl\"\nsample = 1\nmax_per_second = 5\n",
+    );
+    let log = config.with_file_name("q.jsonl");
     let s = Server::start(&["--config", config.to_str().unwrap()]);
     let t0 = Instant::now();
     for _ in 0..100 {

@@ -410,16 +410,7 @@ fn wildcard_listeners_answer_from_the_address_asked() {
 /// The portable loop (`[dns] udp_batch = false`, the only one off Linux) still answers.
 #[test]
 fn the_portable_udp_loop_answers() {
-    let dir = tempdir("portable");
-    let config = dir.join("g.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "zones = \"{}\"\n[dns]\nudp_batch = false\nudp_workers = 2\n",
-            root().join("zones").display()
-        ),
-    )
-    .unwrap();
+    let config = shipped_config("portable", "[dns]\nudp_batch = false\nudp_workers = 2\n");
     let s = Server::start(&["--config", config.to_str().unwrap()]);
     assert!(s.startup.iter().any(|l| l.contains("batched=false")));
     let m = ask(s.addr, "www.example.com", RecordType::A);

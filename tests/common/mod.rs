@@ -181,11 +181,28 @@ pub fn tcp_raw(addr: SocketAddr, packet: &[u8]) -> Vec<u8> {
     tcp_recv(&mut s).expect("a TCP answer")
 }
 
-/// Writes one length-prefixed message.
-pub fn tcp_send(s: &mut TcpStream, packet: &[u8]) {
+/// A message with its TCP length prefix (RFC 1035 §4.2.2).
+pub fn frame(packet: &[u8]) -> Vec<u8> {
     let mut m = (packet.len() as u16).to_be_bytes().to_vec();
     m.extend(packet);
-    s.write_all(&m).unwrap();
+    m
+}
+
+/// Writes one length-prefixed message.
+pub fn tcp_send(s: &mut TcpStream, packet: &[u8]) {
+    s.write_all(&frame(packet)).unwrap();
+}
+
+/// A config file serving the shipped zones, with `extra` (TOML) after the `zones` line, in a
+/// fresh directory (relative paths in `extra` are relative to it). Returns its path.
+pub fn shipped_config(tag: &str, extra: &str) -> PathBuf {
+    let config = tempdir(tag).join("geosteer.toml");
+    std::fs::write(
+        &config,
+        format!("zones = \"{}\"\n{extra}", root().join("zones").display()),
+    )
+    .unwrap();
+    config
 }
 
 /// Reads one length-prefixed message; `None` at end of stream.

@@ -65,51 +65,51 @@ enum Udp {
     Batch(Vec<std::net::UdpSocket>),
 }
 
-/// Binds the UDP socket(s) and the TCP listener of one listen address, on the same port.
+impl Udp {
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        match self {
+            Udp::Tokio(s) => s.local_addr(),
+            #[cfg(target_os = "linux")]
+            Udp::Batch(socks) => socks
+                .first()
+                .ok_or_else(|| std::io::Error::other("no UDP socket"))?
+                .local_addr(),
+        }
+    }
+
+    /// Binds the UDP side of `addr`: one shared socket, or (batched) one per worker, the first
+    /// choosing the port when `addr`'s is 0 and the others taking the same one.
+    fn bind(addr: SocketAddr, batched: bool, workers: usize) -> std::io::Result<Udp> {
+        #[cfg(target_os = "linux")]
+        if batched {
+            let first = crate::server::batch::bind(addr)?;
+            let local = first.local_addr()?;
+            let mut socks = vec![first];
+            for _ in 1..workers {
+                socks.push(crate::server::batch::bind(local)?);
+            }
+            return Ok(Udp::Batch(socks));
+        }
+        let _ = (batched, workers);
+        let s = std::net::UdpSocket::bind(addr)?;
+        s.set_nonblocking(true)?;
+        Ok(Udp::Tokio(UdpSocket::from_std(s)?))
+    }
+}
+
+/// Binds the UDP socket(s) and the TCP listener of one listen address on the same port. With
+/// port 0, UDP picks the port and TCP takes the same one, so one printed port serves both.
 async fn bind_listener(
     addr: SocketAddr,
     batched: bool,
     workers: usize,
 ) -> Result<(SocketAddr, Udp, TcpListener), ServeError> {
     let bind_err = |source| ServeError::Bind { addr, source };
-    #[cfg(target_os = "linux")]
-    if batched {
-        for _ in 0..20 {
-            let first = crate::server::batch::bind(addr).map_err(bind_err)?;
-            let local = first.local_addr().map_err(bind_err)?;
-            match TcpListener::bind(local).await {
-                Ok(tcp) => {
-                    let mut socks = vec![first];
-                    for _ in 1..workers {
-                        socks.push(crate::server::batch::bind(local).map_err(bind_err)?);
-                    }
-                    return Ok((local, Udp::Batch(socks), tcp));
-                }
-                Err(e) if addr.port() == 0 && e.kind() == std::io::ErrorKind::AddrInUse => {
-                    continue;
-                }
-                Err(e) => return Err(bind_err(e)),
-            }
-        }
-        return Err(bind_err(std::io::Error::other(
-            "no port free for both UDP and TCP",
-        )));
-    }
-    let _ = (batched, workers);
-    let (udp, tcp) = bind_pair(addr).await?;
-    let local = udp.local_addr().map_err(bind_err)?;
-    Ok((local, Udp::Tokio(udp), tcp))
-}
-
-/// Binds UDP and TCP on the same address. With port 0, the UDP socket picks the port and TCP
-/// takes the same one, so one printed port serves both.
-async fn bind_pair(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), ServeError> {
-    let bind_err = |source| ServeError::Bind { addr, source };
     for _ in 0..20 {
-        let udp = UdpSocket::bind(addr).await.map_err(bind_err)?;
-        let bound = udp.local_addr().map_err(bind_err)?;
-        match TcpListener::bind(bound).await {
-            Ok(tcp) => return Ok((udp, tcp)),
+        let udp = Udp::bind(addr, batched, workers).map_err(bind_err)?;
+        let local = udp.local_addr().map_err(bind_err)?;
+        match TcpListener::bind(local).await {
+            Ok(tcp) => return Ok((local, udp, tcp)),
             // the port is free for UDP but taken for TCP: with port 0, try another
             Err(e) if addr.port() == 0 && e.kind() == std::io::ErrorKind::AddrInUse => continue,
             Err(e) => return Err(bind_err(e)),
@@ -403,10 +403,15 @@ async fn serve_hickory(
     ));
     let mut bound = Vec::new();
     for &addr in &config.listen {
-        let (udp_sock, tcp_listener) = bind_pair(addr).await?;
-        let local = udp_sock
-            .local_addr()
-            .map_err(|source| ServeError::Bind { addr, source })?;
+        let (local, udp, tcp_listener) = bind_listener(addr, false, 1).await?;
+        // bound unbatched: hickory-server's own loop reads the one shared socket
+        #[allow(irrefutable_let_patterns)]
+        let Udp::Tokio(udp_sock) = udp else {
+            return Err(ServeError::Bind {
+                addr,
+                source: std::io::Error::other("hickory needs a shared UDP socket"),
+            });
+        };
         server.register_socket(udp_sock);
         server.register_listener(tcp_listener, config.tcp_idle_timeout, 64);
         bound.push(local);

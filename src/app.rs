@@ -197,6 +197,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         identity: crate::state::Identity::new(&config.identity, &config.version_txt, config.nsid),
         generation: 0,
         metrics: handles,
+        cookies: config.cookies.secrets(),
         ecs_trusted: config.ecs_trusted.as_deref().map(Arc::from),
     });
     let (reloader, reload) =

@@ -31,7 +31,66 @@ struct FileSpec {
     metrics: MetricsSpec,
     #[serde(default)]
     rrl: RrlSpec,
+    #[serde(default)]
+    cookies: CookiesSpec,
     query_log: Option<QueryLogSpec>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CookiesSpec {
+    enabled: Option<bool>,
+    secret: Option<String>,
+    previous_secret: Option<String>,
+}
+
+/// DNS Cookies (`[cookies]`, RFC 7873 and RFC 9018), answered by default.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Cookies {
+    pub enabled: bool,
+    /// The secret server cookies are made with (16 bytes, 32 hex digits). `None`: a random one
+    /// made at start. Servers behind one anycast address share it.
+    pub secret: Option<[u8; 16]>,
+    /// The secret before it, still accepted during a rollover (RFC 9018 §5).
+    pub previous_secret: Option<[u8; 16]>,
+}
+
+impl Default for Cookies {
+    fn default() -> Self {
+        Cookies {
+            enabled: true,
+            secret: None,
+            previous_secret: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Cookies {
+    // the secrets never reach a log
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cookies")
+            .field("enabled", &self.enabled)
+            .field("secret", &self.secret.map(|_| ".."))
+            .field("previous_secret", &self.previous_secret.map(|_| ".."))
+            .finish()
+    }
+}
+
+impl Cookies {
+    /// The secrets a snapshot answers with; `None` when cookies are off.
+    pub fn secrets(&self) -> Option<crate::wire::cookie::Secrets> {
+        self.enabled
+            .then(|| crate::wire::cookie::Secrets::new(self.secret, self.previous_secret))
+    }
+}
+
+/// A cookie secret: 32 hex digits.
+fn secret(text: &str) -> Result<[u8; 16], String> {
+    data_encoding::HEXLOWER_PERMISSIVE
+        .decode(text.trim().as_bytes())
+        .ok()
+        .and_then(|b| <[u8; 16]>::try_from(b).ok())
+        .ok_or_else(|| "is not 32 hexadecimal digits (16 bytes)".to_string())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -42,6 +101,7 @@ struct RrlSpec {
     ipv4_prefix: Option<u8>,
     ipv6_prefix: Option<u8>,
     exempt: Option<Vec<String>>,
+    exempt_cookies: Option<bool>,
 }
 
 /// Response rate limiting (`[rrl]`), on by default with NSD's defaults.
@@ -57,6 +117,8 @@ pub struct Rrl {
     /// from outside, so they cannot be forged from the internet, and local tools are not
     /// throttled).
     pub exempt: Vec<crate::net::Net>,
+    /// Queries with a valid server cookie are never limited: their source cannot be forged.
+    pub exempt_cookies: bool,
 }
 
 impl Default for Rrl {
@@ -71,6 +133,7 @@ impl Default for Rrl {
                 .iter()
                 .filter_map(|n| crate::net::Net::parse(n).ok())
                 .collect(),
+            exempt_cookies: true,
         }
     }
 }
@@ -190,6 +253,8 @@ pub struct Config {
     pub query_log: Option<QueryLog>,
     /// Response rate limiting for UDP.
     pub rrl: Rrl,
+    /// DNS Cookies.
+    pub cookies: Cookies,
     /// The config file this was read from, and the flags over it: what a reload reads again.
     pub file: Option<PathBuf>,
     pub flags: Overrides,
@@ -228,6 +293,7 @@ impl Default for Config {
             metrics: true,
             query_log: None,
             rrl: Rrl::default(),
+            cookies: Cookies::default(),
             ecs: true,
             ecs_trusted: None,
             watch: true,
@@ -626,6 +692,31 @@ impl Config {
                     key_line("exempt"),
                     format!("rrl.exempt: {e}"),
                 )),
+            }
+        }
+        if let Some(e) = spec.rrl.exempt_cookies {
+            c.rrl.exempt_cookies = e;
+        }
+        if let Some(e) = spec.cookies.enabled {
+            c.cookies.enabled = e;
+        }
+        for (key, text, slot) in [
+            ("secret", &spec.cookies.secret, &mut c.cookies.secret),
+            (
+                "previous_secret",
+                &spec.cookies.previous_secret,
+                &mut c.cookies.previous_secret,
+            ),
+        ] {
+            if let Some(t) = text {
+                match secret(t) {
+                    Ok(s) => *slot = Some(s),
+                    Err(e) => problems.push(Problem::new(
+                        &path,
+                        key_line(key),
+                        format!("cookies.{key} {e}"),
+                    )),
+                }
             }
         }
         if let Some(m) = spec.metrics.enabled {

@@ -375,6 +375,7 @@ fn main() -> ExitCode {
                         ),
                         generation: 0,
                         metrics: None,
+                        cookies: config.cookies.secrets(),
                         ecs_trusted: config.ecs_trusted.as_deref().map(std::sync::Arc::from),
                     });
                     print!("{}", geosteer::explain::explain(&state.load(), &q));

@@ -83,6 +83,8 @@ pub struct Snapshot {
     pub metrics: Option<Arc<Handles>>,
     /// Whose ECS option is believed; `None`: everyone's.
     pub ecs_trusted: Option<Arc<[crate::net::Net]>>,
+    /// The secrets of DNS server cookies; `None`: cookies are not answered.
+    pub cookies: Option<crate::wire::cookie::Secrets>,
 }
 
 impl Snapshot {
@@ -98,6 +100,7 @@ impl Snapshot {
             generation: 0,
             metrics: None,
             ecs_trusted: None,
+            cookies: None,
         }
     }
 }

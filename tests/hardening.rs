@@ -448,9 +448,38 @@ fn big_answer_zones(tag: &str) -> std::path::PathBuf {
     d
 }
 
-/// Floods from one /24 at 10,000 queries a second for a second; returns (bytes in, bytes out) and
-/// how many of 20 queries from another /24, sent meanwhile, got a whole answer.
-fn flood(addr: std::net::SocketAddr) -> (usize, usize, usize) {
+/// `packet` (built with an OPT record and no option) with a COOKIE option of `data` added.
+fn with_cookie(mut packet: Vec<u8>, data: &[u8]) -> Vec<u8> {
+    let n = packet.len();
+    let rdlen = (4 + data.len()) as u16;
+    packet[n - 2..].copy_from_slice(&rdlen.to_be_bytes());
+    packet.extend(10u16.to_be_bytes());
+    packet.extend((data.len() as u16).to_be_bytes());
+    packet.extend(data);
+    packet
+}
+
+/// The COOKIE option's data in a response.
+fn cookie_of(response: &Message) -> Option<Vec<u8>> {
+    use hickory_proto::rr::rdata::opt::EdnsOption;
+    let edns = response.edns.as_ref()?;
+    edns.options().options.iter().find_map(|(_, o)| match o {
+        EdnsOption::Unknown(10, data) => Some(data.clone()),
+        _ => None,
+    })
+}
+
+/// What a flood did: bytes the flooder sent and drew, and whole answers (of 20) that a client in
+/// another /24 and a client in the flooder's /24 with a valid server cookie got meanwhile.
+struct Flooded {
+    bytes_in: usize,
+    bytes_out: usize,
+    other_network: usize,
+    with_cookie: usize,
+}
+
+/// Floods from one /24 at 10,000 queries a second for a second; see [`Flooded`].
+fn flood(addr: std::net::SocketAddr) -> Flooded {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let sock = socket2::Socket::new(
@@ -490,21 +519,32 @@ fn flood(addr: std::net::SocketAddr) -> (usize, usize, usize) {
         .set_read_timeout(Some(Duration::from_secs(1)))
         .unwrap();
     let mut whole = 0;
+    // a client in the flooder's /24 that learnt our cookie before the flood began
+    let cookie_client = std::net::UdpSocket::bind("127.0.0.2:0").unwrap();
+    cookie_client
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    let ask = |s: &std::net::UdpSocket, q: &[u8]| {
+        s.send_to(q, addr).unwrap();
+        let mut buf = [0u8; 4096];
+        s.recv(&mut buf).ok().map(|n| parse(&buf[..n]))
+    };
+    let first = ask(&cookie_client, &with_cookie(q.clone(), b"cookie!!")).unwrap();
+    let learnt = cookie_of(&first).expect("a server cookie");
+    let q_cookie = with_cookie(q.clone(), &learnt);
+    let mut with_cookie_whole = 0;
     let t0 = Instant::now();
     for round in 0..10u32 {
         for _ in 0..1000 {
             sent += sock.send_to(&q, addr).unwrap();
         }
-        // meanwhile a client in another network asks twice per round
+        // meanwhile a client in another network, and the one with a cookie, ask twice per round
         for _ in 0..2 {
-            other.send_to(&q, addr).unwrap();
-            let mut buf = [0u8; 4096];
-            if let Ok(n) = other.recv(&mut buf) {
-                let m = parse(&buf[..n]);
-                if !m.metadata.truncation && m.answers.len() == 9 {
-                    whole += 1;
-                }
-            }
+            let whole_answer = |m: Option<Message>| {
+                m.is_some_and(|m| !m.metadata.truncation && m.answers.len() == 9)
+            };
+            whole += usize::from(whole_answer(ask(&other, &q)));
+            with_cookie_whole += usize::from(whole_answer(ask(&cookie_client, &q_cookie)));
         }
         let next = Duration::from_millis(100) * (round + 1);
         if let Some(wait) = next.checked_sub(t0.elapsed()) {
@@ -515,7 +555,12 @@ fn flood(addr: std::net::SocketAddr) -> (usize, usize, usize) {
     std::thread::sleep(Duration::from_millis(500));
     done.store(true, Ordering::SeqCst);
     reader.join().unwrap();
-    (sent, out.load(Ordering::SeqCst), whole)
+    Flooded {
+        bytes_in: sent,
+        bytes_out: out.load(Ordering::SeqCst),
+        other_network: whole,
+        with_cookie: with_cookie_whole,
+    }
 }
 
 /// Response rate limiting: a flood of large answers from one /24 draws no more bytes than it
@@ -538,14 +583,19 @@ fn rate_limiting_keeps_the_server_from_amplifying() {
             "--http",
             "127.0.0.1:0",
         ]);
-        let (bytes_in, bytes_out, whole) = flood(s.addr);
-        let ratio = bytes_out as f64 / bytes_in as f64;
+        let f = flood(s.addr);
+        let ratio = f.bytes_out as f64 / f.bytes_in as f64;
         eprintln!(
-            "slip {slip}: in {bytes_in} B, out {bytes_out} B, ratio {ratio:.2}, other /24: {whole} of 20"
+            "slip {slip}: in {} B, out {} B, ratio {ratio:.2}, other /24: {} of 20, with a cookie: {} of 20",
+            f.bytes_in, f.bytes_out, f.other_network, f.with_cookie
         );
         assert!(ratio <= bound, "slip {slip}: out/in = {ratio:.2} > {bound}");
-        assert!(bytes_out > 0);
-        assert_eq!(whole, 20, "the other network gets every answer");
+        assert!(f.bytes_out > 0);
+        assert_eq!(f.other_network, 20, "the other network gets every answer");
+        assert_eq!(
+            f.with_cookie, 20,
+            "a client with a valid server cookie is not limited"
+        );
         let (_, metrics) = http(s.http().unwrap(), "GET", "/metrics");
         let slipped = metrics
             .lines()
@@ -554,5 +604,91 @@ fn rate_limiting_keeps_the_server_from_amplifying() {
             .and_then(|v| v.parse::<f64>().ok())
             .unwrap();
         assert!(slipped > 1000.0, "{slipped}");
+        let exempt = metrics
+            .lines()
+            .find(|l| l.starts_with("geosteer_rrl_responses_total{action=\"cookie_exempt\"}"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap();
+        assert!(exempt > 0.0, "the cookie exempted responses: {exempt}");
     }
+}
+
+/// A client that sends only a client cookie while its network is limited gets BADCOOKIE with a
+/// server cookie instead of a truncated answer (RFC 7873 §5.2.3), and with that cookie an answer
+/// at once, over UDP.
+#[test]
+fn a_limited_client_with_a_cookie_gets_badcookie_and_then_its_answer() {
+    let d = big_answer_zones("badcookie");
+    let config = d.join("g.toml");
+    std::fs::write(
+        &config,
+        "zones = \"zones\"\n[rrl]\nresponses_per_second = 1\nslip = 1\nexempt = []\n",
+    )
+    .unwrap();
+    let s = Server::start(&["--config", config.to_str().unwrap()]);
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let ask = |q: &[u8]| {
+        sock.send_to(q, s.addr).unwrap();
+        let mut buf = [0u8; 4096];
+        let n = sock.recv(&mut buf).unwrap();
+        parse(&buf[..n])
+    };
+    let q = query(7, "big.t", RecordType::TXT, Some(1232));
+    // use up this second's one response (a second boundary may need one more)
+    let limited = poll(Duration::from_secs(5), "a limited reply", || {
+        let m = ask(&with_cookie(q.clone(), b"12345678"));
+        (m.metadata.response_code == hickory_proto::op::ResponseCode::BADCOOKIE).then_some(m)
+    });
+    assert!(limited.answers.is_empty() && !limited.metadata.truncation);
+    let cookie = cookie_of(&limited).expect("BADCOOKIE carries a server cookie");
+    assert_eq!(cookie.len(), 24);
+    assert_eq!(&cookie[..8], b"12345678");
+    let m = ask(&with_cookie(q.clone(), &cookie));
+    assert_eq!(
+        m.metadata.response_code,
+        hickory_proto::op::ResponseCode::NoError
+    );
+    assert_eq!(m.answers.len(), 9);
+    // a client without a cookie still gets the truncated slip
+    let m = ask(&q);
+    assert!(m.metadata.truncation && m.answers.is_empty());
+}
+
+/// dig (BIND's client, which sends cookies by default) reports our cookie as good, and a
+/// COOKIE option of a malformed length gets FORMERR (RFC 7873 §5.2.2).
+#[test]
+fn dig_sees_a_good_cookie() {
+    if !have_tool("dig") {
+        return;
+    }
+    let s = Server::with_zones(&root().join("zones"));
+    let dig = |cookie: &str| {
+        let out = std::process::Command::new("dig")
+            .args([
+                cookie,
+                "@127.0.0.1",
+                "-p",
+                &s.addr.port().to_string(),
+                "www.example.com",
+                "A",
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let out = dig("+cookie");
+    let line = out
+        .lines()
+        .find(|l| l.contains("COOKIE:"))
+        .unwrap_or_else(|| panic!("no cookie in\n{out}"));
+    assert!(line.ends_with("(good)"), "{line}");
+    let cookie = line.split_whitespace().nth(2).unwrap();
+    assert_eq!(cookie.len(), 48, "{line}");
+    // returned, it is echoed as it is (it is fresh)
+    let out = dig(&format!("+cookie={cookie}"));
+    assert!(out.contains(&format!("COOKIE: {cookie} (good)")), "{out}");
+    let out = dig("+cookie=00112233");
+    assert!(out.contains("status: FORMERR"), "{out}");
 }

@@ -164,10 +164,15 @@ impl Drop for Nsd {
 }
 
 fn start_nsd(zones: &Path) -> (Nsd, SocketAddr) {
+    start_nsd_with(zones, "")
+}
+
+/// NSD over `zones`, with `server_extra` (indented lines) in its `server:` clause.
+fn start_nsd_with(zones: &Path, server_extra: &str) -> (Nsd, SocketAddr) {
     let dir = tempdir("nsd");
     let port = free_port();
     let mut conf = format!(
-        "server:\n  ip-address: 127.0.0.1@{port}\n  server-count: 1\n  username: \"\"\n  chroot: \"\"\n  zonesdir: \"{z}\"\n  database: \"\"\n  zonelistfile: \"{d}/zone.list\"\n  xfrdfile: \"{d}/xfrd.state\"\n  xfrdir: \"{d}\"\n  pidfile: \"{d}/nsd.pid\"\n  logfile: \"{d}/nsd.log\"\n  verbosity: 1\n  hide-version: yes\n  rrl-ratelimit: 0\n  ipv4-edns-size: 1232\n  ipv6-edns-size: 1232\nremote-control:\n  control-enable: no\n",
+        "server:\n{server_extra}  ip-address: 127.0.0.1@{port}\n  server-count: 1\n  username: \"\"\n  chroot: \"\"\n  zonesdir: \"{z}\"\n  database: \"\"\n  zonelistfile: \"{d}/zone.list\"\n  xfrdfile: \"{d}/xfrd.state\"\n  xfrdir: \"{d}\"\n  pidfile: \"{d}/nsd.pid\"\n  logfile: \"{d}/nsd.log\"\n  verbosity: 1\n  hide-version: yes\n  rrl-ratelimit: 0\n  ipv4-edns-size: 1232\n  ipv6-edns-size: 1232\nremote-control:\n  control-enable: no\n",
         z = zones.display(),
         d = dir.display()
     );
@@ -287,4 +292,91 @@ fn hickory_transport_answers_as_nsd_does() {
         n, 0,
         "the hickory transport differs from NSD in {n} answers"
     );
+}
+
+/// The COOKIE option's data (client and server cookie) in the answer to a query for
+/// `example.com SOA` carrying the COOKIE option `cookie`, from `sock`.
+fn cookie_from(sock: &UdpSocket, to: SocketAddr, cookie: &[u8]) -> Vec<u8> {
+    use hickory_proto::rr::rdata::opt::EdnsOption;
+    let mut q = query(0x0c0c, "example.com", RecordType::SOA, Some(1232));
+    let n = q.len();
+    q[n - 2..].copy_from_slice(&((4 + cookie.len()) as u16).to_be_bytes());
+    q.extend(10u16.to_be_bytes());
+    q.extend((cookie.len() as u16).to_be_bytes());
+    q.extend(cookie);
+    let mut buf = [0u8; 4096];
+    for _ in 0..3 {
+        sock.send_to(&q, to).unwrap();
+        if let Ok(n) = sock.recv(&mut buf) {
+            let m = parse(&buf[..n]);
+            assert_eq!(m.answers.len(), 1, "an answer from {to}");
+            let edns = m.edns.expect("an OPT record");
+            return edns
+                .options()
+                .options
+                .iter()
+                .find_map(|(_, o)| match o {
+                    EdnsOption::Unknown(10, d) => Some(d.clone()),
+                    _ => None,
+                })
+                .unwrap_or_else(|| panic!("no COOKIE option from {to}"));
+        }
+    }
+    panic!("no answer from {to}");
+}
+
+/// Server cookies are RFC 9018's, so geosteer and NSD behind one anycast address, sharing a
+/// secret, accept each other's: made in the same second for the same client they are the same
+/// bytes, and a cookie NSD made is valid at geosteer.
+#[test]
+fn server_cookies_interoperate_with_nsd() {
+    if !have_tool("nsd") {
+        return;
+    }
+    const SECRET: &str = "e5e973e5a6b2a43f48e7dc849e37bfcf";
+    let zones = zones_dir();
+    let (_nsd, nsd) = start_nsd_with(
+        &zones,
+        &format!("  answer-cookie: yes\n  cookie-secret: \"{SECRET}\"\n"),
+    );
+    let cfg = zones.parent().unwrap().join("cookies.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "zones = \"{}\"\n[cookies]\nsecret = \"{SECRET}\"\n",
+            zones.display()
+        ),
+    )
+    .unwrap();
+    let geo = Server::start(&["--config", cfg.to_str().unwrap(), "--http", "127.0.0.1:0"]);
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    let client = b"\x24\x64\xc4\xab\xcf\x10\xc9\x57";
+    // the two may straddle a second: ask again until both answered within one
+    let same = poll(
+        Duration::from_secs(10),
+        "cookies made in one second",
+        || {
+            let a = cookie_from(&sock, nsd, client);
+            let b = cookie_from(&sock, geo.addr, client);
+            (a[8..16] == b[8..16]).then_some((a, b))
+        },
+    );
+    assert_eq!(
+        same.0, same.1,
+        "NSD and geosteer make the same server cookie"
+    );
+    assert_eq!(same.0.len(), 24);
+    // NSD's cookie, returned to geosteer, is valid there
+    let from_nsd = cookie_from(&sock, nsd, client);
+    let back = cookie_from(&sock, geo.addr, &from_nsd);
+    assert_eq!(back[..8], client[..]);
+    let (_, metrics) = http(geo.http().unwrap(), "GET", "/metrics");
+    let valid = metrics
+        .lines()
+        .find(|l| l.starts_with("geosteer_cookies_total{result=\"valid\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap();
+    assert_eq!(valid, 1.0, "NSD's cookie was valid at geosteer");
 }

@@ -330,11 +330,26 @@ impl Collector for Scrape {
             let mut f = family(
                 &mut e,
                 "rrl_responses",
-                "UDP responses response rate limiting sent truncated (slipped) or dropped.",
+                "UDP responses response rate limiting sent truncated (slipped), dropped, sent as BADCOOKIE (the client sent a cookie), or let through for a valid server cookie (cookie_exempt).",
                 Counter,
             )?;
             f.counter([("action", "slipped")], load(&c.rrl_slipped))?;
             f.counter([("action", "dropped")], load(&c.rrl_dropped))?;
+            f.counter([("action", "badcookie")], load(&c.rrl_badcookie))?;
+            f.counter([("action", "cookie_exempt")], load(&c.rrl_cookie_exempt))?;
+        }
+        {
+            let mut f = family(
+                &mut e,
+                "cookies",
+                "Queries with a DNS cookie, by what it proved: client cookie only, a valid server cookie, an invalid or expired one.",
+                Counter,
+            )?;
+            for v in crate::wire::cookie::Verdict::ALL {
+                if let Some(n) = c.cookies.get(v as usize) {
+                    f.counter([("result", v.as_str())], load(n))?;
+                }
+            }
         }
         family(
             &mut e,

@@ -16,6 +16,7 @@ use crate::model::ZoneSet;
 use crate::model::overrides::Overlay;
 use crate::select::{Trace, trace};
 use crate::state::Snapshot;
+use crate::wire::cookie::{self, Secrets};
 use crate::wire::ecs::{self, Ecs};
 use crate::wire::encode::{Opt, Section, Writer};
 use crate::wire::query::{self, ParseError, Query};
@@ -67,6 +68,10 @@ pub trait Source {
     /// Whether the ECS option of a query from `client` is believed (RFC 7871 §11).
     fn ecs_trusted(&self, _client: std::net::IpAddr) -> bool {
         true
+    }
+    /// The secrets of server cookies (RFC 7873); `None`: cookies are not answered.
+    fn cookies(&self) -> Option<&Secrets> {
+        None
     }
 }
 
@@ -133,6 +138,10 @@ impl Source for Snapshot {
             .as_deref()
             .is_none_or(|nets| nets.iter().any(|n| n.contains(client)))
     }
+    #[inline]
+    fn cookies(&self) -> Option<&Secrets> {
+        self.cookies.as_ref()
+    }
 }
 
 /// Answers one query packet. See the module documentation.
@@ -197,8 +206,16 @@ fn respond_full(
     mut trace: Option<&mut Trace>,
     report: &mut Report,
 ) -> Outcome {
-    let error = |question_end, edns, rc, out: &mut Vec<u8>| {
-        if reply::error(packet, question_end, edns, rc, limits.udp_payload, out) {
+    let error = |question_end, edns, rc, cookie, out: &mut Vec<u8>| {
+        if reply::error(
+            packet,
+            question_end,
+            edns,
+            rc,
+            limits.udp_payload,
+            cookie,
+            out,
+        ) {
             Outcome::Reply {
                 rcode: rc,
                 truncated: false,
@@ -215,11 +232,11 @@ fn respond_full(
         }
         Err(ParseError::FormErr { question_end, edns }) => {
             trace!(trace, "malformed query: FORMERR");
-            return error(question_end, edns, rcode::FORMERR, out);
+            return error(question_end, edns, rcode::FORMERR, None, out);
         }
         Err(ParseError::NotImp) => {
             trace!(trace, "not a standard query (OPCODE): NOTIMP");
-            return error(None, false, rcode::NOTIMP, out);
+            return error(None, false, rcode::NOTIMP, None, out);
         }
     };
     let question_end = Some(12 + q.question.len());
@@ -244,26 +261,48 @@ fn respond_full(
                 truncated: false,
             }
         } else {
-            error(question_end, q.edns.is_some(), rcode::FORMERR, out)
+            error(question_end, q.edns.is_some(), rcode::FORMERR, None, out)
         };
     }
     if let Some(e) = q.edns
         && e.version > 0
     {
         trace!(trace, "EDNS version {}: BADVERS", e.version);
-        return error(question_end, true, rcode::BADVERS, out);
+        return error(question_end, true, rcode::BADVERS, None, out);
     }
+    // DNS Cookies (RFC 7873 §5.2): the first COOKIE option counts; a malformed one is FORMERR
+    let mut cookie_data = [0u8; cookie::REPLY_LEN];
+    let mut cookie_verdict = None;
+    if let (Some(e), Some(secrets)) = (q.edns, src.cookies())
+        && let Some((_, data)) = e.option_iter().find(|&(code, _)| code == cookie::CODE)
+    {
+        let Some(c) = cookie::parse(data) else {
+            trace!(trace, "malformed COOKIE option: FORMERR");
+            return error(question_end, true, rcode::FORMERR, None, out);
+        };
+        let v = secrets.check(&c, client.ip(), cookie::unix_now(), &mut cookie_data);
+        trace!(trace, "DNS cookie: {}", v.as_str());
+        cookie_verdict = Some(v);
+    }
+    report.cookie = cookie_verdict.map(|v| (v, cookie_data));
+    let cookie_out = cookie_verdict.is_some().then_some(&cookie_data);
     if q.qclass == CLASS_CH
         && let Some(txt) = src.chaos(q.qname_lc())
         && matches!(q.qtype, rtype::TXT | rtype::ANY)
     {
         trace!(trace, "the server's identity (class CH)");
-        return identity_answer(&q, txt, src.nsid(), limits, transport, out);
+        return identity_answer(&q, txt, src.nsid(), cookie_out, limits, transport, out);
     }
     if q.qclass != 1 || matches!(q.qtype, rtype::AXFR | rtype::IXFR) {
         // only class IN is served; zone transfers are not offered
         trace!(trace, "class {} or a zone transfer: REFUSED", q.qclass);
-        return error(question_end, q.edns.is_some(), rcode::REFUSED, out);
+        return error(
+            question_end,
+            q.edns.is_some(),
+            rcode::REFUSED,
+            cookie_out,
+            out,
+        );
     }
     // EDNS Client Subnet: a malformed option is FORMERR (RFC 7871 §6), and so are two of them
     let mut subnet = None;
@@ -279,7 +318,7 @@ fn respond_full(
                 (None, Ok(s)) => subnet = Some(s),
                 _ => {
                     trace!(trace, "malformed or repeated ECS option: FORMERR");
-                    return error(question_end, true, rcode::FORMERR, out);
+                    return error(question_end, true, rcode::FORMERR, cookie_out, out);
                 }
             }
         }
@@ -320,12 +359,14 @@ fn respond_full(
     let nsid = asked_nsid(&q).then(|| src.nsid()).flatten();
     let mut ctx = ClientCtx::new(addr, src.geo(), src.overlay(), src.health(), trace);
     ctx.report.qtype = q.qtype;
+    ctx.report.cookie = report.cookie;
     let (outcome, scope) = answer(
         src.zones(),
         limits,
         &q,
         subnet,
         nsid,
+        cookie_out,
         &mut ctx,
         transport,
         out,
@@ -350,6 +391,7 @@ fn identity_answer(
     q: &Query<'_>,
     txt: &[u8],
     nsid: Option<&[u8]>,
+    cookie: Option<&[u8; cookie::REPLY_LEN]>,
     limits: &Limits,
     transport: Transport,
     out: &mut Vec<u8>,
@@ -357,7 +399,7 @@ fn identity_answer(
     let nsid = asked_nsid(q).then_some(nsid).flatten();
     let mut limit = size_limit(q.edns.map(|e| e.payload), limits, transport);
     if q.edns.is_some() {
-        limit -= Opt::wire_len(None, nsid);
+        limit -= Opt::wire_len(None, nsid, cookie.is_some());
     }
     let flags = reply::flags(q.header.flags_hi, q.header.flags_lo, true, rcode::NOERROR);
     let mut w = Writer::new(out, q.header.id, flags, Some((q.qname, q.question)), limit);
@@ -377,6 +419,7 @@ fn identity_answer(
         dnssec_ok: e.dnssec_ok,
         ecs: None,
         nsid,
+        cookie,
     });
     w.finish(opt.as_ref());
     Outcome::Reply {
@@ -403,6 +446,7 @@ fn answer(
     q: &Query<'_>,
     subnet: Option<Ecs<'_>>,
     nsid: Option<&[u8]>,
+    cookie: Option<&[u8; cookie::REPLY_LEN]>,
     ctx: &mut ClientCtx<'_, '_>,
     transport: Transport,
     out: &mut Vec<u8>,
@@ -413,7 +457,7 @@ fn answer(
     let edns = q.edns;
     let mut limit = size_limit(edns.map(|e| e.payload), limits, transport);
     if edns.is_some() {
-        limit -= Opt::wire_len(subnet.as_ref(), nsid);
+        limit -= Opt::wire_len(subnet.as_ref(), nsid, cookie.is_some());
     }
     let flags = reply::flags(q.header.flags_hi, q.header.flags_lo, res.aa, res.rcode);
     let mut w = Writer::new(out, q.header.id, flags, Some((q.qname, q.question)), limit);
@@ -460,6 +504,7 @@ fn answer(
             (s, scope)
         }),
         nsid,
+        cookie,
     });
     w.finish(opt.as_ref());
     let scope = opt.and_then(|o| o.ecs).map_or(0, |(_, scope)| scope);

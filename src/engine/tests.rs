@@ -125,3 +125,93 @@ fn delegation_is_a_referral_with_glue() {
         None | Some(RData::A(_))
     ));
 }
+
+/// A query for `t. SOA` with one EDNS option (code, data), from `client`, answered by a snapshot
+/// with cookie secret `secret`: the response bytes.
+fn ask_with_option(secret: Option<[u8; 16]>, option: (u16, &[u8]), client: &str) -> Vec<u8> {
+    let mut snap = Snapshot::plain(zones(), Default::default(), Limits::default());
+    snap.cookies = secret.map(|s| Secrets::new(Some(s), None));
+    let mut pkt = vec![
+        0xab, 0xcd, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 1, b't', 0, 0, 6, 0, 1,
+    ];
+    let (code, data) = option;
+    pkt.extend([0, 0, 41, 4, 0xd0, 0, 0, 0, 0]);
+    pkt.extend(((data.len() + 4) as u16).to_be_bytes());
+    pkt.extend(code.to_be_bytes());
+    pkt.extend((data.len() as u16).to_be_bytes());
+    pkt.extend(data);
+    let mut out = Vec::new();
+    let client: SocketAddr = client.parse().unwrap();
+    match respond(
+        &snap,
+        &Limits::default(),
+        &pkt,
+        client,
+        Transport::Udp,
+        &mut out,
+    ) {
+        Outcome::Reply { .. } => out,
+        Outcome::Drop => panic!("dropped"),
+    }
+}
+
+/// The COOKIE option's data in a response.
+fn cookie_of(response: &[u8]) -> Option<Vec<u8>> {
+    let m = Message::from_vec(response).unwrap();
+    let edns = m.edns?;
+    edns.options().options.iter().find_map(|(_, o)| match o {
+        hickory_proto::rr::rdata::opt::EdnsOption::Unknown(10, data) => Some(data.clone()),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_client_cookie_gets_a_server_cookie_that_is_then_valid() {
+    let secret = [7u8; 16];
+    let client_cookie = *b"\x01\x02\x03\x04\x05\x06\x07\x08";
+    let r = ask_with_option(Some(secret), (10, &client_cookie), "192.0.2.99:5353");
+    let m = Message::from_vec(&r).unwrap();
+    assert_eq!(m.response_code, ResponseCode::NoError);
+    assert_eq!(m.answers.len(), 1);
+    let c = cookie_of(&r).expect("a COOKIE option in the reply");
+    assert_eq!(c.len(), 24);
+    assert_eq!(c[..8], client_cookie);
+    assert_eq!(c[8], 1, "version 1 (RFC 9018)");
+    let now = crate::wire::cookie::unix_now();
+    let stamp = u32::from_be_bytes(c[12..16].try_into().unwrap());
+    assert!(now.abs_diff(stamp) <= 1);
+    // sent back, it is valid and echoed unchanged
+    let again = ask_with_option(Some(secret), (10, &c), "192.0.2.99:5353");
+    assert_eq!(cookie_of(&again).unwrap(), c);
+    // from another address it is not ours: a fresh one comes back
+    let other = ask_with_option(Some(secret), (10, &c), "192.0.2.100:5353");
+    let fresh = cookie_of(&other).unwrap();
+    assert_eq!(fresh[..8], client_cookie);
+    assert_ne!(fresh[16..], c[16..]);
+}
+
+#[test]
+fn a_malformed_cookie_is_formerr_and_no_secret_means_no_cookie() {
+    for len in [0, 7, 9, 15, 41] {
+        let r = ask_with_option(Some([1; 16]), (10, &vec![0; len]), "192.0.2.99:5353");
+        let m = Message::from_vec(&r).unwrap();
+        assert_eq!(m.response_code, ResponseCode::FormErr, "{len} bytes");
+    }
+    let r = ask_with_option(None, (10, b"12345678"), "192.0.2.99:5353");
+    let m = Message::from_vec(&r).unwrap();
+    assert_eq!(m.response_code, ResponseCode::NoError);
+    assert_eq!(cookie_of(&r), None);
+}
+
+#[test]
+fn badcookie_carries_a_fresh_cookie() {
+    let r = ask_with_option(Some([3; 16]), (10, b"abcdefgh"), "192.0.2.99:5353");
+    let mut out = r.clone();
+    let c: [u8; 24] = cookie_of(&r).unwrap().try_into().unwrap();
+    assert!(crate::wire::reply::badcookie(&mut out, &c, 1232));
+    let m = Message::from_vec(&out).unwrap();
+    assert_eq!(m.response_code, ResponseCode::BADCOOKIE);
+    assert!(m.answers.is_empty() && !m.metadata.truncation && !m.metadata.authoritative);
+    assert_eq!(m.queries.len(), 1);
+    assert_eq!(cookie_of(&out).unwrap(), c);
+}

@@ -215,6 +215,12 @@ pub struct Common {
     /// UDP responses rate limiting sent truncated, and dropped.
     pub rrl_slipped: AtomicU64,
     pub rrl_dropped: AtomicU64,
+    /// Limited responses sent as BADCOOKIE with a fresh cookie instead of truncated.
+    pub rrl_badcookie: AtomicU64,
+    /// Responses rate limiting let through because the query had a valid server cookie.
+    pub rrl_cookie_exempt: AtomicU64,
+    /// Queries with a COOKIE option, by what it proved (client only, valid, invalid).
+    pub cookies: [AtomicU64; 3],
 }
 
 impl Default for Common {
@@ -229,6 +235,9 @@ impl Default for Common {
             worker_panics: AtomicU64::new(0),
             rrl_slipped: AtomicU64::new(0),
             rrl_dropped: AtomicU64::new(0),
+            rrl_badcookie: AtomicU64::new(0),
+            rrl_cookie_exempt: AtomicU64::new(0),
+            cookies: counters(),
         }
     }
 }
@@ -245,6 +254,12 @@ pub struct Report {
     pub ecs: Option<(bool, u8)>,
     /// A pool needed the client's location and the databases knew nothing of it.
     pub geo_miss: bool,
+    /// The query's DNS cookie: what it proved, and the COOKIE option of the reply (kept for
+    /// a rate-limited reply, which turns into BADCOOKIE).
+    pub cookie: Option<(
+        crate::wire::cookie::Verdict,
+        [u8; crate::wire::cookie::REPLY_LEN],
+    )>,
 }
 
 /// One pool decision.
@@ -340,6 +355,11 @@ impl Handles {
         }
         if report.geo_miss {
             inc(&self.common.geoip_misses);
+        }
+        if let Some((v, _)) = report.cookie
+            && let Some(c) = self.common.cookies.get(v as usize)
+        {
+            inc(c);
         }
         if let Some(p) = report.pool
             && let Some(h) = report

@@ -310,6 +310,7 @@ impl Reloader {
             identity: Identity::new(&config.identity, &config.version_txt, config.nsid),
             generation: 0,
             metrics,
+            cookies: config.cookies.secrets(),
             ecs_trusted: config.ecs_trusted.as_deref().map(Arc::from),
         });
         self.status.send_modify(|s| s.next_expiry = next_expiry);

@@ -225,7 +225,7 @@ impl Worker {
                         continue;
                     }
                     let request = buf.get(..r.len).unwrap_or_default();
-                    let outcome = super::answer(
+                    let (outcome, cookie) = super::answer(
                         &snap,
                         request,
                         peer,
@@ -235,7 +235,7 @@ impl Worker {
                         self.log.as_deref(),
                     );
                     *reply = matches!(outcome, Outcome::Reply { .. })
-                        && super::rate_limit(self.rrl.as_deref(), &snap, peer, out);
+                        && super::rate_limit(self.rrl.as_deref(), &snap, peer, cookie, out);
                 }
             }));
             if answered.is_err() {

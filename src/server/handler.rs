@@ -72,6 +72,7 @@ impl RequestHandler for EngineHandler {
                 t0,
                 self.log.as_deref(),
             )
+            .0
         };
         if outcome == Outcome::Drop {
             return failed(request);

@@ -17,14 +17,21 @@ use crate::engine::{Outcome, Transport};
 use crate::metrics::{Report, Served};
 use crate::querylog::QueryLog;
 use crate::state::Snapshot;
+use crate::wire::cookie;
+
+/// What a query's DNS cookie proved, and the COOKIE option of its reply.
+pub(crate) type CookieSeen = Option<(cookie::Verdict, [u8; cookie::REPLY_LEN])>;
 
 /// Applies response rate limiting to a UDP response in `out`: `false` when it is not to be sent;
-/// a slipped response is rewritten in place (TC=1, no records). Counted in the metrics.
+/// a slipped response is rewritten in place (TC=1, no records; BADCOOKIE with a fresh cookie
+/// when the client sent one). A valid server cookie exempts the response when the settings
+/// say so. Counted in the metrics.
 #[inline]
 pub(crate) fn rate_limit(
     rrl: Option<&rrl::Rrl>,
     snap: &Snapshot,
     peer: SocketAddr,
+    cookie: CookieSeen,
     out: &mut Vec<u8>,
 ) -> bool {
     let Some(rrl) = rrl else {
@@ -34,9 +41,27 @@ pub(crate) fn rate_limit(
     let counter = |c: &std::sync::atomic::AtomicU64| {
         c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     };
+    if verdict != rrl::Verdict::Send
+        && rrl.exempt_cookies()
+        && matches!(cookie, Some((cookie::Verdict::Valid, _)))
+    {
+        // the client proved its address with our cookie: a forged flood cannot do that
+        if let Some(m) = &snap.metrics {
+            counter(&m.common().rrl_cookie_exempt);
+        }
+        return true;
+    }
     match verdict {
         rrl::Verdict::Send => true,
         rrl::Verdict::Slip => {
+            if let Some((_, data)) = cookie {
+                // RFC 7873 §5.2.3: a cookie-aware client gets a cookie it can retry with at
+                // once, over UDP, instead of a truncated answer that sends it to TCP
+                if let Some(m) = &snap.metrics {
+                    counter(&m.common().rrl_badcookie);
+                }
+                return crate::wire::reply::badcookie(out, &data, snap.limits.udp_payload);
+            }
             if let Some(m) = &snap.metrics {
                 counter(&m.common().rrl_slipped);
             }
@@ -53,7 +78,8 @@ pub(crate) fn rate_limit(
 
 /// Answers one query packet through the engine into `out`, counts it in the snapshot's metrics
 /// and hands it to the query log when the log wants it: what every transport does with a packet
-/// before it sends (`t0`: when the packet was read).
+/// before it sends (`t0`: when the packet was read). Also returns what the query's cookie proved,
+/// for [`rate_limit`].
 #[inline]
 pub(crate) fn answer(
     snap: &Arc<Snapshot>,
@@ -63,7 +89,7 @@ pub(crate) fn answer(
     out: &mut Vec<u8>,
     t0: Instant,
     log: Option<&QueryLog>,
-) -> Outcome {
+) -> (Outcome, CookieSeen) {
     let mut report = Report::default();
     let outcome = crate::engine::respond_reported(
         &**snap,
@@ -110,7 +136,7 @@ pub(crate) fn answer(
             .query_log_dropped
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
-    outcome
+    (outcome, report.cookie)
 }
 
 /// Errors after which a listening socket keeps working (a peer went away between SYN and

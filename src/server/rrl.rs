@@ -68,6 +68,11 @@ impl Rrl {
         }
     }
 
+    /// Whether a valid server cookie exempts a response (`rrl.exempt_cookies`).
+    pub fn exempt_cookies(&self) -> bool {
+        self.settings.exempt_cookies
+    }
+
     /// The verdict for `response` to `client`, counting it.
     pub fn check(&self, client: IpAddr, response: &[u8]) -> Verdict {
         let limit = self.settings.responses_per_second;

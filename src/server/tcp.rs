@@ -227,7 +227,7 @@ async fn connection(
         let t0 = Instant::now();
         let request = buf.get(..len).unwrap_or_default();
         let snap = state.load();
-        let outcome = super::answer(&snap, request, peer, Transport::Tcp, &mut out, t0, log);
+        let (outcome, _) = super::answer(&snap, request, peer, Transport::Tcp, &mut out, t0, log);
         drop(snap);
         match outcome {
             Outcome::Reply { .. } => {

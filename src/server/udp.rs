@@ -39,7 +39,7 @@ pub async fn serve(
         let t0 = Instant::now();
         let request = buf.get(..n).unwrap_or_default();
         let snap = state.load();
-        let outcome = super::answer(
+        let (outcome, cookie) = super::answer(
             &snap,
             request,
             peer,
@@ -49,7 +49,7 @@ pub async fn serve(
             log.as_deref(),
         );
         let send = matches!(outcome, Outcome::Reply { .. })
-            && super::rate_limit(rrl.as_deref(), &snap, peer, &mut out);
+            && super::rate_limit(rrl.as_deref(), &snap, peer, cookie, &mut out);
         drop(snap);
         if send {
             // a failed send (the client's port is gone, a full buffer) loses one answer, never the loop

@@ -47,19 +47,36 @@ pub struct Opt<'a> {
     pub ecs: Option<(Ecs<'a>, u8)>,
     /// The server's identity, when the query asked for it (NSID, RFC 5001).
     pub nsid: Option<&'a [u8]>,
+    /// The COOKIE option's data: the client's cookie and ours (RFC 7873).
+    pub cookie: Option<&'a [u8; crate::wire::cookie::REPLY_LEN]>,
 }
 
 impl Opt<'_> {
-    /// Bytes of an OPT record (with the echo of `ecs` and the NSID, if any) in a response.
-    pub fn wire_len(ecs: Option<&Ecs<'_>>, nsid: Option<&[u8]>) -> usize {
-        11 + ecs.map_or(0, |e| e.echo_len()) + nsid.map_or(0, |n| 4 + n.len())
+    /// Bytes of an OPT record (with the echo of `ecs`, the NSID and a cookie, if any) in a
+    /// response.
+    pub fn wire_len(ecs: Option<&Ecs<'_>>, nsid: Option<&[u8]>, cookie: bool) -> usize {
+        11 + Self::options_len(ecs, nsid, cookie)
     }
 
-    fn write(&self, out: &mut Vec<u8>) {
+    fn options_len(ecs: Option<&Ecs<'_>>, nsid: Option<&[u8]>, cookie: bool) -> usize {
+        ecs.map_or(0, |e| e.echo_len())
+            + nsid.map_or(0, |n| 4 + n.len())
+            + if cookie {
+                4 + crate::wire::cookie::REPLY_LEN
+            } else {
+                0
+            }
+    }
+
+    /// Appends the record to `out` (the caller counts it in the header).
+    pub(crate) fn write_to(&self, out: &mut Vec<u8>) {
         let p = self.payload.to_be_bytes();
         let ext = u8::try_from(self.rcode >> 4).unwrap_or(0);
-        let options =
-            self.ecs.map_or(0, |(e, _)| e.echo_len()) + self.nsid.map_or(0, |n| 4 + n.len());
+        let options = Self::options_len(
+            self.ecs.as_ref().map(|(e, _)| e),
+            self.nsid,
+            self.cookie.is_some(),
+        );
         let rdlen = u16::try_from(options).unwrap_or(0).to_be_bytes();
         out.extend_from_slice(&[
             0,
@@ -81,6 +98,11 @@ impl Opt<'_> {
             out.extend_from_slice(&NSID.to_be_bytes());
             out.extend_from_slice(&u16::try_from(n.len()).unwrap_or(0).to_be_bytes());
             out.extend_from_slice(n);
+        }
+        if let Some(c) = self.cookie {
+            out.extend_from_slice(&crate::wire::cookie::CODE.to_be_bytes());
+            out.extend_from_slice(&(c.len() as u16).to_be_bytes());
+            out.extend_from_slice(c);
         }
     }
 }
@@ -274,7 +296,7 @@ impl<'a, 'b> Writer<'a, 'b> {
             out[2] |= 0x02;
         }
         if let Some(o) = opt {
-            o.write(out);
+            o.write_to(out);
         }
         out
     }

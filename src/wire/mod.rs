@@ -8,6 +8,7 @@
 //! packet bytes is checked.
 #![deny(clippy::indexing_slicing)]
 
+pub mod cookie;
 pub(crate) mod ecs;
 pub(crate) mod encode;
 pub mod name;

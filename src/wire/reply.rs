@@ -11,14 +11,15 @@ pub fn flags(q_hi: u8, q_lo: u8, aa: bool, rcode: u16) -> u16 {
 }
 
 /// Writes a response carrying only a header, the question (`packet[12..question_end]`, when it
-/// could be parsed) and an OPT record advertising `payload` (when the query had one). A packet
-/// shorter than a header gets no reply: returns false.
+/// could be parsed) and an OPT record advertising `payload` (when the query had one), with the
+/// COOKIE option when given. A packet shorter than a header gets no reply: returns false.
 pub fn error(
     packet: &[u8],
     question_end: Option<usize>,
     edns: bool,
     rcode: u16,
     payload: u16,
+    cookie: Option<&[u8; crate::wire::cookie::REPLY_LEN]>,
     out: &mut Vec<u8>,
 ) -> bool {
     let (Some(&[id0, id1, q_hi, q_lo]), Some(_)) = (packet.first_chunk::<4>(), packet.get(..12))
@@ -38,6 +39,7 @@ pub fn error(
         dnssec_ok: false,
         ecs: None,
         nsid: None,
+        cookie,
     });
     w.finish(opt.as_ref());
     true
@@ -83,6 +85,7 @@ pub fn badkey(
         edns,
         crate::wire::rcode::NOTAUTH,
         payload,
+        None,
         out,
     ) {
         return false;
@@ -125,5 +128,39 @@ pub fn slip(out: &mut Vec<u8>) -> bool {
     if let Some(counts) = out.get_mut(6..12) {
         counts.fill(0);
     }
+    true
+}
+
+/// Turns a response into BADCOOKIE (RFC 7873 §5.2.3) for rate limiting, in place of a slip, when
+/// the client sent a cookie: no records, the question, and an OPT record with a fresh server
+/// cookie, so a real client retries at once with a cookie that exempts it (`payload`: the size
+/// we advertise). `false` when `out` does not hold a whole question.
+pub fn badcookie(
+    out: &mut Vec<u8>,
+    cookie: &[u8; crate::wire::cookie::REPLY_LEN],
+    payload: u16,
+) -> bool {
+    if !slip(out) {
+        return false;
+    }
+    let rcode = crate::wire::cookie::BADCOOKIE;
+    if let Some(f) = out.get_mut(2) {
+        *f &= !0x06; // neither AA nor TC: nothing was answered, and TCP is not needed
+    }
+    if let Some(f) = out.get_mut(3) {
+        *f = (*f & 0xf0) | u8::try_from(rcode & 0x0f).unwrap_or(0);
+    }
+    if let Some(ar) = out.get_mut(10..12) {
+        ar.copy_from_slice(&1u16.to_be_bytes());
+    }
+    let opt = Opt {
+        payload,
+        rcode,
+        dnssec_ok: false,
+        ecs: None,
+        nsid: None,
+        cookie: Some(cookie),
+    };
+    opt.write_to(out);
     true
 }

@@ -1,5 +1,6 @@
 //! Query bytes → the engine → response bytes, over the shipped zones and GeoIP data with a
-//! hostile mix added (a CNAME loop, wildcards, a delegation, an empty non-terminal). The oracle:
+//! hostile mix added (a CNAME loop, wildcards, a delegation, an empty non-terminal), with DNS
+//! cookies, NSID and the identity answers on. The oracle:
 //! no panic, a response is decoded by hickory-proto, carries the query's ID, is a response (QR),
 //! and fits the size the transport allows.
 #![no_main]
@@ -27,7 +28,11 @@ static STATE: LazyLock<Arc<State>> = LazyLock::new(|| {
     let zones = geosteer::load::load_dir(&dir).expect("fuzz zones load");
     let geo = geosteer::geo::Geo::open(&[root.join("geodata/dbip-country.mmdb")])
         .expect("shipped database");
-    State::new(zones, Arc::new(geo), Limits::default())
+    // cookies on, with the identity answers and NSID, so every EDNS path is reachable
+    let mut snap = geosteer::state::Snapshot::plain(zones, Arc::new(geo), Limits::default());
+    snap.cookies = Some(geosteer::wire::cookie::Secrets::new(Some([7; 16]), Some([8; 16])));
+    snap.identity = geosteer::state::Identity::new("fuzz", "geosteer fuzz", true);
+    State::start(snap)
 });
 
 fuzz_target!(|data: &[u8]| {

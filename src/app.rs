@@ -272,6 +272,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     }
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let slots = Arc::new(Semaphore::new(config.tcp_max_connections));
+    let idle = Arc::new(tcp::Idle::new(config.tcp_max_connections));
     let mut tasks: JoinSet<Result<(), ServeError>> = JoinSet::new();
     // bind every socket first: readiness (and the "listening" log lines tests and people wait
     // for) comes only when all of them are
@@ -325,7 +326,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
                 }
             }
         }
-        let (st, sl, stop) = (state.clone(), slots.clone(), stop.clone());
+        let (st, sl, idle, stop) = (state.clone(), slots.clone(), idle.clone(), stop.clone());
         let lim = tcp::TcpLimits {
             idle_timeout: config.tcp_idle_timeout,
             max_connections: config.tcp_max_connections,
@@ -333,7 +334,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         };
         let log = query_log.clone();
         tasks.spawn(async move {
-            tcp::serve(tcp_listener, st, lim, sl, log, stop)
+            tcp::serve(tcp_listener, st, lim, sl, idle, log, stop)
                 .await
                 .map_err(|e| listener_err("TCP", e))
         });

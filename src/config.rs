@@ -216,7 +216,8 @@ pub struct Config {
     pub pin_workers: bool,
     /// A TCP connection idle for this long is closed (RFC 7766 §6.2.3).
     pub tcp_idle_timeout: Duration,
-    /// Open TCP connections at most; more are closed at once.
+    /// Open TCP connections at most; when full, the connection idle the longest is closed to
+    /// make room (none idle: the new one is closed).
     pub tcp_max_connections: usize,
     /// Open TCP connections one client address (an IPv6 /64) may hold (default: an eighth of
     /// the cap, at least 4).

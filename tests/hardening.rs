@@ -692,3 +692,70 @@ fn dig_sees_a_good_cookie() {
     let out = dig("+cookie=00112233");
     assert!(out.contains("status: FORMERR"), "{out}");
 }
+
+/// The connection cap filled from one address by clients that ask now and then and stay
+/// connected in between (idle, but never long enough for the idle timeout): a client at another
+/// address is answered, because the connection idle the longest is closed to make room
+/// (RFC 7766 §6.2.3). Without that, every new connection would be turned away.
+#[test]
+fn a_full_cap_sheds_the_connection_idle_the_longest() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let config = shipped_config(
+        "tcp-shed",
+        "[dns]\ntcp_max_connections = 16\ntcp_max_connections_per_client = 16\ntcp_idle_timeout = \"60s\"\n",
+    );
+    let s = Server::start(&["--config", config.to_str().unwrap()]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let connected = Arc::new(AtomicUsize::new(0));
+    let fillers: Vec<_> = (0..16u16)
+        .map(|i| {
+            let (stop, connected, addr) = (stop.clone(), connected.clone(), s.addr);
+            std::thread::spawn(move || {
+                let mut conn: Option<TcpStream> = None;
+                let mut counted = false;
+                while !stop.load(Ordering::SeqCst) {
+                    let c = match conn.as_mut() {
+                        Some(c) => c,
+                        None => {
+                            let Ok(c) = TcpStream::connect(addr) else {
+                                continue;
+                            };
+                            c.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+                            conn.insert(c)
+                        }
+                    };
+                    let q = query(i, "www.example.com", RecordType::A, None);
+                    if c.write_all(&frame(&q)).is_err() || tcp_recv(c).is_none() {
+                        conn = None;
+                        continue;
+                    }
+                    if !counted {
+                        counted = true;
+                        connected.fetch_add(1, Ordering::SeqCst);
+                    }
+                    // pacing, not synchronisation: idle between queries, as real clients are
+                    std::thread::sleep(Duration::from_millis(150));
+                }
+            })
+        })
+        .collect();
+    poll(Duration::from_secs(10), "the cap filled", || {
+        (connected.load(Ordering::SeqCst) == 16).then_some(())
+    });
+    let mut ok = 0;
+    for id in 0..100u16 {
+        let t = Instant::now();
+        if let Some(m) = tcp_ask_from("127.0.0.2", s.addr, id)
+            && m.metadata.id == id
+            && t.elapsed() < Duration::from_secs(1)
+        {
+            ok += 1;
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    for f in fillers {
+        f.join().unwrap();
+    }
+    assert!(ok >= 99, "{ok} of 100 answered within a second");
+}

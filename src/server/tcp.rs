@@ -1,14 +1,17 @@
 //! The TCP transport (RFC 7766): length-prefixed messages, several queries per connection answered
-//! in order, an idle timeout, and a cap on open connections.
+//! in order, an idle timeout, and a cap on open connections. When the cap is reached, the
+//! connection idle the longest is closed to make room (RFC 7766 §6.2.3), so a full table of idle
+//! clients never locks out a new one.
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 use tokio::time::timeout;
 
 use crate::engine::{Outcome, Transport};
@@ -28,6 +31,125 @@ const IDLE_STEP: Duration = Duration::from_millis(100);
 struct Pressure {
     slots: Arc<Semaphore>,
     max: usize,
+}
+
+/// What each open connection is doing, one entry per place under the cap: the table the accept
+/// loop reads to find the connection idle the longest when the cap is reached. Fixed size, no
+/// lock: an entry is an atomic word, and a `Notify` wakes a connection told to close.
+pub struct Idle {
+    /// `FREE`, `BUSY`, `SHED`, or `IDLE_BASE` + milliseconds since `start` when it went idle.
+    state: Box<[AtomicU64]>,
+    wake: Box<[Notify]>,
+    start: Instant,
+}
+
+const FREE: u64 = 0;
+const BUSY: u64 = 1;
+/// Told to close: the connection closes at once if idle, or after its current answer.
+const SHED: u64 = 2;
+const IDLE_BASE: u64 = 3;
+
+impl Idle {
+    /// A table for `max` connections.
+    pub fn new(max: usize) -> Idle {
+        Idle {
+            state: (0..max).map(|_| AtomicU64::new(FREE)).collect(),
+            wake: (0..max).map(|_| Notify::new()).collect(),
+            start: Instant::now(),
+        }
+    }
+
+    /// Takes a free entry for a new connection (one exists for every permit of the cap).
+    fn enter(self: &Arc<Self>) -> Option<Place> {
+        let i = self.state.iter().position(|s| {
+            s.compare_exchange(FREE, BUSY, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        })?;
+        Some(Place {
+            table: self.clone(),
+            i,
+        })
+    }
+
+    /// Tells the connection idle the longest to close; false when none is idle.
+    fn shed_oldest(&self) -> bool {
+        loop {
+            let oldest = self
+                .state
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (i, s.load(Ordering::Acquire)))
+                .filter(|&(_, v)| v >= IDLE_BASE)
+                .min_by_key(|&(_, v)| v);
+            let Some((i, v)) = oldest else {
+                return false;
+            };
+            let Some(s) = self.state.get(i) else {
+                return false;
+            };
+            // it may have become busy meanwhile: then look again
+            if s.compare_exchange(v, SHED, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                if let Some(w) = self.wake.get(i) {
+                    w.notify_one();
+                }
+                return true;
+            }
+        }
+    }
+}
+
+/// A connection's entry in the [`Idle`] table; freed when dropped.
+struct Place {
+    table: Arc<Idle>,
+    i: usize,
+}
+
+impl Place {
+    fn cell(&self) -> Option<&AtomicU64> {
+        self.table.state.get(self.i)
+    }
+
+    /// Marks the connection idle from now; false when it was told to close.
+    fn idle(&self) -> bool {
+        let ms = u64::try_from(self.table.start.elapsed().as_millis()).unwrap_or(u64::MAX - 4);
+        self.cell().is_some_and(|c| {
+            c.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                (v != SHED).then_some(IDLE_BASE + ms)
+            })
+            .is_ok()
+        })
+    }
+
+    /// Marks the connection busy (a query is arriving); false when it was told to close.
+    fn busy(&self) -> bool {
+        self.cell().is_some_and(|c| {
+            c.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                (v != SHED).then_some(BUSY)
+            })
+            .is_ok()
+        })
+    }
+
+    fn shed(&self) -> bool {
+        self.cell()
+            .is_some_and(|c| c.load(Ordering::Acquire) == SHED)
+    }
+
+    async fn told_to_close(&self) {
+        if let Some(w) = self.table.wake.get(self.i) {
+            w.notified().await;
+        }
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        if let Some(c) = self.cell() {
+            c.store(FREE, Ordering::Release);
+        }
+    }
 }
 
 impl Pressure {
@@ -108,11 +230,15 @@ impl Drop for ClientSlot {
 /// Accepts connections until `stop` turns true or an unrecoverable error, which is returned so the
 /// process can stop instead of running half-alive. Each connection holds one of `slots` (the
 /// connection cap) while it lives: the caller drains by waiting for all of them to come back.
+///
+/// `idle` is the table of what the connections under the cap are doing (shared, like `slots`,
+/// by every listener).
 pub async fn serve(
     listener: TcpListener,
     state: Arc<State>,
     limits: TcpLimits,
     slots: Arc<Semaphore>,
+    idle: Arc<Idle>,
     log: Option<Arc<QueryLog>>,
     stop: watch::Receiver<bool>,
 ) -> io::Result<()> {
@@ -140,9 +266,27 @@ pub async fn serve(
             drop(stream);
             continue;
         };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            tracing::debug!(%peer, "tcp connection limit reached, closing");
-            drop(stream);
+        let permit = match slots.clone().try_acquire_owned() {
+            Ok(p) => p,
+            // full: the connection idle the longest makes room (RFC 7766 §6.2.3); it is woken
+            // and closes at once, so the wait is short. None idle: every connection is in the
+            // middle of a query, and the new one is closed.
+            Err(_) if idle.shed_oldest() => {
+                match timeout(IO_TIMEOUT, slots.clone().acquire_owned()).await {
+                    Ok(Ok(p)) => p,
+                    _ => {
+                        tracing::debug!(%peer, "tcp connection limit reached, closing");
+                        continue;
+                    }
+                }
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "tcp connection limit reached and none idle, closing");
+                drop(stream);
+                continue;
+            }
+        };
+        let Some(place) = idle.enter() else {
             continue;
         };
         let state = state.clone();
@@ -160,18 +304,22 @@ pub async fn serve(
                 log.as_deref(),
                 limits.idle_timeout,
                 &pressure,
+                &place,
                 stop,
             )
             .await
             {
                 tracing::debug!(%peer, error = %e, "tcp connection ended");
             }
+            // the entry before the permit: a permit always finds a free entry
+            drop(place);
             drop(permit);
             drop(client);
         });
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
@@ -179,6 +327,7 @@ async fn connection(
     log: Option<&QueryLog>,
     idle: Duration,
     pressure: &Pressure,
+    place: &Place,
     mut stop: watch::Receiver<bool>,
 ) -> io::Result<()> {
     use tokio::io::AsyncBufReadExt;
@@ -192,6 +341,9 @@ async fn connection(
         // and shrinks while the connection cap is nearly used up; on shutdown a connection
         // between queries closes, one in the middle of a query answers it
         let idle_since = Instant::now();
+        if !place.idle() {
+            return Ok(());
+        }
         loop {
             let limit = if pressure.high() {
                 idle.min(PRESSED_IDLE)
@@ -202,15 +354,25 @@ async fn connection(
                 return Ok(());
             };
             // `fill_buf` only waits for bytes (it is cancel-safe): the length is read after
+            // Some(end of stream?) when bytes or the end came; None to look again
             let ready = tokio::select! {
-                f = timeout(left.min(IDLE_STEP), r.fill_buf()) => f,
+                f = timeout(left.min(IDLE_STEP), r.fill_buf()) => match f {
+                    Ok(got) => Some(got.map(|b| b.is_empty())),
+                    Err(_) => None,
+                },
                 _ = stop.wait_for(|s| *s) => return Ok(()),
+                _ = place.told_to_close() => None,
             };
+            if place.shed() {
+                tracing::debug!(%peer, "tcp connection idle the longest, closed to make room");
+                return Ok(());
+            }
             match ready {
-                Err(_) => continue,
-                Ok(Ok([])) => return Ok(()),
-                Ok(Ok(_)) => break,
-                Ok(Err(e)) => return Err(e),
+                None => continue,
+                Some(Ok(true)) => return Ok(()),
+                Some(Ok(false)) if place.busy() => break,
+                Some(Ok(false)) => return Ok(()),
+                Some(Err(e)) => return Err(e),
             }
         }
         let len = match timeout(IO_TIMEOUT, r.read_u16()).await {
@@ -247,5 +409,37 @@ async fn connection(
             // RFC 7766 §8: nothing to answer (QR=1 or garbage): the stream is not DNS, close it
             Outcome::Drop => return Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_connection_idle_the_longest_is_shed_and_a_busy_one_never() {
+        let t = Arc::new(Idle::new(3));
+        let a = t.enter().unwrap();
+        let b = t.enter().unwrap();
+        let c = t.enter().unwrap();
+        assert!(t.enter().is_none(), "one entry per place under the cap");
+        // nobody idle: nothing to shed
+        assert!(!t.shed_oldest());
+        assert!(b.idle());
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(c.idle());
+        // b went idle first
+        assert!(t.shed_oldest());
+        assert!(b.shed() && !c.shed() && !a.shed());
+        // a shed connection cannot become busy or idle again: it closes
+        assert!(!b.busy() && !b.idle());
+        // c becomes busy: only busy and shed are left, nothing more to shed
+        assert!(c.busy());
+        assert!(!t.shed_oldest());
+        // a closed connection's entry is free for the next one
+        drop(b);
+        let d = t.enter().unwrap();
+        assert!(!d.shed());
+        assert!(d.idle() && d.busy());
     }
 }

@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::config::{Config, TransportKind};
@@ -271,8 +270,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         return serve_hickory(&config, state, query_log, &ready).await;
     }
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
-    let slots = Arc::new(Semaphore::new(config.tcp_max_connections));
-    let idle = Arc::new(tcp::Idle::new(config.tcp_max_connections));
+    let gate = tcp::Gate::new(tcp_limits(&config));
     let mut tasks: JoinSet<Result<(), ServeError>> = JoinSet::new();
     // bind every socket first: readiness (and the "listening" log lines tests and people wait
     // for) comes only when all of them are
@@ -326,15 +324,10 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
                 }
             }
         }
-        let (st, sl, idle, stop) = (state.clone(), slots.clone(), idle.clone(), stop.clone());
-        let lim = tcp::TcpLimits {
-            idle_timeout: config.tcp_idle_timeout,
-            max_connections: config.tcp_max_connections,
-            per_client: config.tcp_max_connections_per_client,
-        };
+        let (st, gate, stop) = (state.clone(), gate.clone(), stop.clone());
         let log = query_log.clone();
         tasks.spawn(async move {
-            tcp::serve(tcp_listener, st, lim, sl, idle, log, stop)
+            tcp::serve(tcp_listener, st, gate, log, stop)
                 .await
                 .map_err(|e| listener_err("TCP", e))
         });
@@ -357,7 +350,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             while tasks.join_next().await.is_some() {}
             // every TCP connection gives its slot back once its query in hand is answered
             let all = u32::try_from(config.tcp_max_connections).unwrap_or(u32::MAX);
-            let drained = tokio::time::timeout(DRAIN, slots.acquire_many(all)).await;
+            let drained = tokio::time::timeout(DRAIN, gate.slots().acquire_many(all)).await;
             if drained.is_err() {
                 tracing::warn!("some TCP connections were still busy after {DRAIN:?}");
             }
@@ -389,6 +382,15 @@ fn announce_ready(state: &Arc<State>, ready: &Arc<std::sync::atomic::AtomicBool>
     });
 }
 
+/// The TCP limits of `config`.
+fn tcp_limits(config: &Config) -> tcp::TcpLimits {
+    tcp::TcpLimits {
+        idle_timeout: config.tcp_idle_timeout,
+        max_connections: config.tcp_max_connections,
+        per_client: config.tcp_max_connections_per_client,
+    }
+}
+
 /// How long shutdown waits for TCP connections in the middle of a query.
 const DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -399,10 +401,17 @@ async fn serve_hickory(
     query_log: Option<Arc<crate::querylog::QueryLog>>,
     ready: &Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<(), ServeError> {
+    let handler = Arc::new(crate::server::handler::EngineHandler::new(
+        state.clone(),
+        query_log.clone(),
+    ));
     let mut server = hickory_server::Server::new(crate::server::handler::EngineHandler::new(
         state.clone(),
         query_log,
     ));
+    let gate = tcp::Gate::new(tcp_limits(config));
+    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+    let mut tcp_tasks: JoinSet<(SocketAddr, std::io::Result<()>)> = JoinSet::new();
     let mut bound = Vec::new();
     for &addr in &config.listen {
         let (local, udp, tcp_listener) = bind_listener(addr, false, 1).await?;
@@ -415,17 +424,29 @@ async fn serve_hickory(
             });
         };
         server.register_socket(udp_sock);
-        server.register_listener(tcp_listener, config.tcp_idle_timeout, 64);
+        // TCP: hickory's connection machinery behind our accept loop and its limits
+        let (h, g, s, idle) = (
+            handler.clone(),
+            gate.clone(),
+            stop.clone(),
+            config.tcp_idle_timeout,
+        );
+        tcp_tasks.spawn(async move {
+            (
+                addr,
+                crate::server::hickory_tcp::serve(tcp_listener, h, g, idle, s).await,
+            )
+        });
         bound.push(local);
     }
     announce_ready(&state, ready);
     for local in bound {
         tracing::info!(udp = %local, tcp = %local, transport = "hickory", "listening on {local}");
     }
-    // hickory-server 0.26's TCP accept loop has no connection cap, per-client share or write
-    // deadline, and its UDP loop no rate limiting: say so where an operator looks
+    // hickory-server 0.26's UDP loop has no rate limiting, and its TCP connections no write
+    // deadline: say so where an operator looks
     tracing::warn!(
-        "transport = \"hickory\": hickory-server's own loops have no TCP connection cap, no per-client share, no write deadline and no response rate limiting; use the default transport on a server that faces the internet"
+        "transport = \"hickory\": hickory-server's loops have no response rate limiting, no DNS cookie exemption and no TCP write deadline; use the default transport on a server that faces the internet"
     );
     tokio::select! {
         r = server.block_until_done() => Err(ServeError::Listener {
@@ -435,6 +456,11 @@ async fn serve_hickory(
                 Ok(()) => "all listeners stopped".to_string(),
                 Err(e) => e.to_string(),
             }),
+        }),
+        Some(Ok((addr, r))) = tcp_tasks.join_next() => Err(ServeError::Listener {
+            what: "TCP",
+            addr,
+            source: r.err().unwrap_or_else(|| std::io::Error::other("the TCP listener stopped")),
         }),
         _ = shutdown_signal() => {
             tracing::info!("shutting down");

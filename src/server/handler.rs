@@ -35,6 +35,25 @@ impl EngineHandler {
     }
 }
 
+impl EngineHandler {
+    /// The engine's answer to bytes hickory could not read as a request (over TCP); `None`
+    /// when nothing is to be sent.
+    pub(crate) fn answer_raw(&self, bytes: &[u8], src: std::net::SocketAddr) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(512);
+        let snap = self.state.load();
+        let (outcome, _) = super::answer(
+            &snap,
+            bytes,
+            src,
+            Transport::Tcp,
+            &mut out,
+            std::time::Instant::now(),
+            self.log.as_deref(),
+        );
+        (outcome != Outcome::Drop).then_some(out)
+    }
+}
+
 fn failed(request: &Request) -> ResponseInfo {
     let mut metadata = Metadata::new(
         request.metadata.id,

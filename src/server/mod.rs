@@ -4,6 +4,7 @@
 #[cfg(target_os = "linux")]
 pub mod batch;
 pub mod handler;
+pub mod hickory_tcp;
 pub mod rrl;
 pub mod tcp;
 pub mod udp;

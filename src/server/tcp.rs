@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::timeout;
 
 use crate::engine::{Outcome, Transport};
@@ -227,96 +227,174 @@ impl Drop for ClientSlot {
     }
 }
 
-/// Accepts connections until `stop` turns true or an unrecoverable error, which is returned so the
-/// process can stop instead of running half-alive. Each connection holds one of `slots` (the
-/// connection cap) while it lives: the caller drains by waiting for all of them to come back.
-///
-/// `idle` is the table of what the connections under the cap are doing (shared, like `slots`,
-/// by every listener).
-pub async fn serve(
-    listener: TcpListener,
-    state: Arc<State>,
-    limits: TcpLimits,
+/// The door every TCP connection comes through, shared by all TCP listeners (ours and the
+/// hickory transport's): the connection cap (`slots`), the per-client share, and the [`Idle`]
+/// table a full cap sheds from.
+pub struct Gate {
     slots: Arc<Semaphore>,
     idle: Arc<Idle>,
-    log: Option<Arc<QueryLog>>,
-    stop: watch::Receiver<bool>,
-) -> io::Result<()> {
-    let clients = Arc::new(PerClient::default());
-    loop {
-        let mut stopping = stop.clone();
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = stopping.wait_for(|s| *s) => return Ok(()),
-        };
-        let (stream, peer) = match accepted {
-            Ok(x) => x,
-            Err(e) if super::is_transient(&e) => {
-                tracing::warn!(error = %e, "tcp accept failed, continuing");
-                if matches!(e.raw_os_error(), Some(23 | 24)) {
-                    // out of descriptors: give open connections a moment to finish
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+    clients: Arc<PerClient>,
+    limits: TcpLimits,
+}
+
+/// A connection let in: its place under the cap, its permit and its client's share, given back
+/// when dropped (in that order: a permit always finds a free place).
+pub(crate) struct Admitted {
+    place: Place,
+    _permit: OwnedSemaphorePermit,
+    _client: ClientSlot,
+}
+
+impl Admitted {
+    /// Waits for `next` (the connection's next message) while marked idle, so a full cap may
+    /// shed it; `None` when it was shed meanwhile, and then it must close.
+    pub(crate) async fn idle_until<T>(
+        &self,
+        next: impl std::future::Future<Output = T>,
+    ) -> Option<T> {
+        if !self.place.idle() {
+            return None;
+        }
+        tokio::pin!(next);
+        loop {
+            tokio::select! {
+                got = &mut next => return self.place.busy().then_some(got),
+                _ = self.place.told_to_close() => {
+                    if self.place.shed() {
+                        return None;
+                    }
                 }
-                continue;
             }
-            Err(e) => return Err(e),
-        };
-        let Some(client) = clients.take(peer.ip(), limits.per_client) else {
+        }
+    }
+}
+
+impl Gate {
+    /// A gate with `limits`.
+    pub fn new(limits: TcpLimits) -> Arc<Gate> {
+        Arc::new(Gate {
+            slots: Arc::new(Semaphore::new(limits.max_connections)),
+            idle: Arc::new(Idle::new(limits.max_connections)),
+            clients: Arc::new(PerClient::default()),
+            limits,
+        })
+    }
+
+    /// The connection cap's permits: shutdown drains by taking all of them.
+    pub fn slots(&self) -> &Arc<Semaphore> {
+        &self.slots
+    }
+
+    /// The next connection, or `None` once `stop` turns true. Errors that leave the listener
+    /// working are logged and passed over; out of descriptors, it waits a moment first (a tight
+    /// retry would spin a core while nothing can be accepted).
+    pub(crate) async fn accept(
+        &self,
+        listener: &TcpListener,
+        stop: &watch::Receiver<bool>,
+    ) -> io::Result<Option<(TcpStream, SocketAddr)>> {
+        loop {
+            let mut stopping = stop.clone();
+            let accepted = tokio::select! {
+                a = listener.accept() => a,
+                _ = stopping.wait_for(|s| *s) => return Ok(None),
+            };
+            match accepted {
+                Ok(x) => return Ok(Some(x)),
+                Err(e) if super::is_transient(&e) => {
+                    tracing::warn!(error = %e, "tcp accept failed, continuing");
+                    if matches!(e.raw_os_error(), Some(23 | 24)) {
+                        // out of descriptors: give open connections a moment to finish
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Lets a connection from `peer` in, or says no: its client holds its share, or the cap is
+    /// full and no connection is idle.
+    pub(crate) async fn admit(&self, peer: SocketAddr) -> Option<Admitted> {
+        let Some(client) = self.clients.take(peer.ip(), self.limits.per_client) else {
             tracing::debug!(%peer, "this client holds its share of TCP connections, closing");
-            drop(stream);
-            continue;
+            return None;
         };
-        let permit = match slots.clone().try_acquire_owned() {
+        let permit = match self.slots.clone().try_acquire_owned() {
             Ok(p) => p,
             // full: the connection idle the longest makes room (RFC 7766 §6.2.3); it is woken
             // and closes at once, so the wait is short. None idle: every connection is in the
             // middle of a query, and the new one is closed.
-            Err(_) if idle.shed_oldest() => {
-                match timeout(IO_TIMEOUT, slots.clone().acquire_owned()).await {
+            Err(_) if self.idle.shed_oldest() => {
+                match timeout(IO_TIMEOUT, self.slots.clone().acquire_owned()).await {
                     Ok(Ok(p)) => p,
                     _ => {
                         tracing::debug!(%peer, "tcp connection limit reached, closing");
-                        continue;
+                        return None;
                     }
                 }
             }
             Err(_) => {
                 tracing::debug!(%peer, "tcp connection limit reached and none idle, closing");
-                drop(stream);
-                continue;
+                return None;
             }
         };
-        let Some(place) = idle.enter() else {
+        let place = self.idle.enter()?;
+        Some(Admitted {
+            place,
+            _permit: permit,
+            _client: client,
+        })
+    }
+
+    /// Whether the connection cap is nearly used up.
+    fn pressure(&self) -> Pressure {
+        Pressure {
+            slots: self.slots.clone(),
+            max: self.limits.max_connections,
+        }
+    }
+}
+
+/// Accepts connections until `stop` turns true or an unrecoverable error, which is returned so the
+/// process can stop instead of running half-alive. Each connection holds its place at the `gate`
+/// while it lives: the caller drains by waiting for all of the gate's slots to come back.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<State>,
+    gate: Arc<Gate>,
+    log: Option<Arc<QueryLog>>,
+    stop: watch::Receiver<bool>,
+) -> io::Result<()> {
+    while let Some((stream, peer)) = gate.accept(&listener, &stop).await? {
+        let Some(admitted) = gate.admit(peer).await else {
+            drop(stream);
             continue;
         };
         let state = state.clone();
         let stop = stop.clone();
         let log = log.clone();
-        let pressure = Pressure {
-            slots: slots.clone(),
-            max: limits.max_connections,
-        };
+        let pressure = gate.pressure();
+        let idle_timeout = gate.limits.idle_timeout;
         tokio::spawn(async move {
             if let Err(e) = connection(
                 stream,
                 peer,
                 &state,
                 log.as_deref(),
-                limits.idle_timeout,
+                idle_timeout,
                 &pressure,
-                &place,
+                &admitted.place,
                 stop,
             )
             .await
             {
                 tracing::debug!(%peer, error = %e, "tcp connection ended");
             }
-            // the entry before the permit: a permit always finds a free entry
-            drop(place);
-            drop(permit);
-            drop(client);
+            drop(admitted);
         });
     }
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]

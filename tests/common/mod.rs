@@ -49,11 +49,28 @@ impl Server {
 
     /// [`Server::start`] with extra environment variables.
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_geosteer"))
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_geosteer"));
+        cmd.envs(env.iter().copied());
+        Server::spawn(cmd, args)
+    }
+
+    /// [`Server::start`] in a process that may open at most `nofile` descriptors (soft and hard
+    /// limit: the server cannot raise it).
+    pub fn start_with_nofile(args: &[&str], nofile: u32) -> Server {
+        let mut cmd = Command::new("sh");
+        cmd.args([
+            "-c",
+            &format!("ulimit -n {nofile} && exec \"$0\" \"$@\""),
+            env!("CARGO_BIN_EXE_geosteer"),
+        ]);
+        Server::spawn(cmd, args)
+    }
+
+    fn spawn(mut cmd: Command, args: &[&str]) -> Server {
+        let mut child = cmd
             .arg("serve")
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
-            .envs(env.iter().copied())
             .env("GEOSTEER_LOG", "info")
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())

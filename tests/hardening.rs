@@ -830,3 +830,70 @@ fn a_tcp_flood_does_not_starve_the_hickory_transport() {
     drop(flood);
     assert_eq!(ok, 20, "{ok} of 20 answered over TCP during the flood");
 }
+
+/// The value of an unlabelled counter in a scrape.
+fn counter(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{name} not in the scrape"))
+}
+
+/// A bug that panics while answering (injected in debug builds with `GEOSTEER_FAULT_QNAME`)
+/// costs that query, not the worker: the batched UDP worker, the portable UDP loop and a TCP
+/// connection each answer the next query, and the panics are counted.
+#[test]
+fn workers_survive_a_panic() {
+    if !cfg!(debug_assertions) {
+        eprintln!("SKIPPED: the injected fault exists in debug builds only");
+        return;
+    }
+    for batched in [true, false] {
+        let config = shipped_config(
+            "panic",
+            &format!("http = \"127.0.0.1:0\"\n[dns]\nudp_batch = {batched}\nudp_workers = 1\n"),
+        );
+        let s = Server::start_with_env(
+            &["--config", config.to_str().unwrap()],
+            &[("GEOSTEER_FAULT_QNAME", "boom.example.com")],
+        );
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut buf = [0u8; 4096];
+        for round in 0..2u16 {
+            sock.send_to(
+                &query(round, "boom.example.com", RecordType::A, None),
+                s.addr,
+            )
+            .unwrap();
+            assert!(
+                sock.recv(&mut buf).is_err(),
+                "no answer to the query that panicked"
+            );
+            // the same socket, so the same worker: it still answers
+            let id = 100 + round;
+            sock.send_to(&query(id, "www.example.com", RecordType::A, None), s.addr)
+                .unwrap();
+            let n = sock
+                .recv(&mut buf)
+                .expect("the worker answers after a panic");
+            assert_eq!(parse(&buf[..n]).metadata.id, id);
+        }
+        // TCP: the connection whose query panicked is closed; the next one is answered
+        let mut c = TcpStream::connect(s.addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        c.write_all(&frame(&query(5, "boom.example.com", RecordType::A, None)))
+            .unwrap();
+        assert!(tcp_recv(&mut c).is_none());
+        tcp_still_answers(s.addr);
+        let (_, metrics) = http(s.http().unwrap(), "GET", "/metrics");
+        assert_eq!(
+            counter(&metrics, "geosteer_worker_panics_total"),
+            3.0,
+            "udp_batch = {batched}"
+        );
+    }
+}

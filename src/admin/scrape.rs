@@ -354,7 +354,7 @@ impl Collector for Scrape {
         family(
             &mut e,
             "worker_panics",
-            "Batches of queries a UDP worker dropped because answering them panicked (a bug: the worker goes on; please report it).",
+            "Queries (over UDP, batches of them) whose answering panicked: dropped, and the worker goes on (a bug: please report it).",
             Counter,
         )?
         .counter([], load(&c.worker_panics))?;

@@ -209,9 +209,8 @@ impl Worker {
             };
             let t0 = Instant::now();
             let snap = self.state.load();
-            // a bug that panics on some packet must cost that batch, not the worker (and with it
-            // a share of the server's UDP capacity): caught, logged, counted, and the loop goes on
-            let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // a bug that panics on some packet costs that batch, not the worker
+            let answered = super::survive(&snap, "a batch of UDP queries", || {
                 for i in 0..n {
                     let (Some(r), Some(buf), Some(out), Some(reply)) =
                         (got.get(i), bufs.get(i), outs.get_mut(i), replies.get_mut(i))
@@ -237,15 +236,9 @@ impl Worker {
                     *reply = matches!(outcome, Outcome::Reply { .. })
                         && super::rate_limit(self.rrl.as_deref(), &snap, peer, cookie, out);
                 }
-            }));
-            if answered.is_err() {
-                tracing::error!(
-                    "a UDP worker panicked answering a batch of {n} queries; the batch is dropped, the worker goes on"
-                );
+            });
+            if answered.is_none() {
                 replies.iter_mut().for_each(|r| *r = false);
-                if let Some(m) = &snap.metrics {
-                    m.common().worker_panics.fetch_add(1, Ordering::Relaxed);
-                }
             }
             drop(snap);
             send_all(fd, &mut tx, &got[..n], &outs, &replies[..n], wildcard);

@@ -91,6 +91,8 @@ pub(crate) fn answer(
     t0: Instant,
     log: Option<&QueryLog>,
 ) -> (Outcome, CookieSeen) {
+    #[cfg(debug_assertions)]
+    injected_fault(request);
     let mut report = Report::default();
     let outcome = crate::engine::respond_reported(
         &**snap,
@@ -138,6 +140,52 @@ pub(crate) fn answer(
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
     (outcome, report.cookie)
+}
+
+/// Runs `f` (the answering of `what`), catching a panic: a bug that panics on some packet must
+/// cost that packet (or batch), not the worker and with it a share of the server's capacity.
+/// A caught panic is logged and counted (`geosteer_worker_panics_total`); `None` then.
+pub(crate) fn survive<R>(snap: &Snapshot, what: &str, f: impl FnOnce() -> R) -> Option<R> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => Some(r),
+        Err(_) => {
+            tracing::error!(
+                "a query worker panicked answering {what}; it is dropped and the worker goes on (a bug: please report it)"
+            );
+            if let Some(m) = &snap.metrics {
+                m.common()
+                    .worker_panics
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            None
+        }
+    }
+}
+
+/// Debug builds only (never in a release build): a query for the name in
+/// `GEOSTEER_FAULT_QNAME` panics inside the answering, so the tests can show that every
+/// transport's worker survives a bug.
+#[cfg(debug_assertions)]
+#[allow(
+    clippy::panic,
+    reason = "the injected fault is a panic, in debug builds only"
+)]
+fn injected_fault(request: &[u8]) {
+    static NAME: std::sync::LazyLock<Option<Vec<u8>>> = std::sync::LazyLock::new(|| {
+        let name = std::env::var("GEOSTEER_FAULT_QNAME").ok()?;
+        let mut wire = Vec::new();
+        for label in name.trim_end_matches('.').split('.') {
+            wire.push(u8::try_from(label.len()).ok()?);
+            wire.extend_from_slice(label.as_bytes());
+        }
+        wire.push(0);
+        Some(wire)
+    });
+    if let Some(name) = NAME.as_deref()
+        && request.get(12..).is_some_and(|q| q.starts_with(name))
+    {
+        panic!("injected fault (GEOSTEER_FAULT_QNAME)");
+    }
 }
 
 /// Errors after which a listening socket keeps working (a peer went away between SYN and

@@ -467,7 +467,12 @@ async fn connection(
         let t0 = Instant::now();
         let request = buf.get(..len).unwrap_or_default();
         let snap = state.load();
-        let (outcome, _) = super::answer(&snap, request, peer, Transport::Tcp, &mut out, t0, log);
+        // a bug that panics on some query costs this connection, counted, not silently a task
+        let Some((outcome, _)) = super::survive(&snap, "a TCP query", || {
+            super::answer(&snap, request, peer, Transport::Tcp, &mut out, t0, log)
+        }) else {
+            return Ok(());
+        };
         drop(snap);
         match outcome {
             Outcome::Reply { .. } => {

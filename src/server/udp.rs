@@ -39,17 +39,21 @@ pub async fn serve(
         let t0 = Instant::now();
         let request = buf.get(..n).unwrap_or_default();
         let snap = state.load();
-        let (outcome, cookie) = super::answer(
-            &snap,
-            request,
-            peer,
-            Transport::Udp,
-            &mut out,
-            t0,
-            log.as_deref(),
-        );
-        let send = matches!(outcome, Outcome::Reply { .. })
-            && super::rate_limit(rrl.as_deref(), &snap, peer, cookie, &mut out);
+        // a bug that panics on some packet costs that packet, not the loop
+        let send = super::survive(&snap, "a UDP query", || {
+            let (outcome, cookie) = super::answer(
+                &snap,
+                request,
+                peer,
+                Transport::Udp,
+                &mut out,
+                t0,
+                log.as_deref(),
+            );
+            matches!(outcome, Outcome::Reply { .. })
+                && super::rate_limit(rrl.as_deref(), &snap, peer, cookie, &mut out)
+        })
+        .unwrap_or(false);
         drop(snap);
         if send {
             // a failed send (the client's port is gone, a full buffer) loses one answer, never the loop

@@ -627,3 +627,24 @@ fn explain_prints_the_answer_the_server_gives() {
     }
     assert!(checked >= 200 && saw_no_pool, "{checked}");
 }
+
+/// The `geoip` fuzz target's seeds are these fixtures (a city, a country and an ASN database), so
+/// the fuzzer starts from valid databases of each layout instead of from nothing.
+/// `GEOSTEER_UPDATE_GOLDEN=1` writes them.
+#[test]
+fn the_geoip_fuzz_seeds_are_the_fixtures() {
+    let d = tempdir("geo-seeds");
+    let seeds = root().join("tests/fuzz/corpus/geoip");
+    for p in fixtures(&d) {
+        let name = p.file_name().unwrap();
+        let built = std::fs::read(&p).unwrap();
+        if std::env::var("GEOSTEER_UPDATE_GOLDEN").is_ok_and(|v| v == "1") {
+            std::fs::write(seeds.join(name), &built).unwrap();
+        }
+        let seed = std::fs::read(seeds.join(name)).expect("a committed seed");
+        assert_eq!(
+            seed, built,
+            "{name:?}: GEOSTEER_UPDATE_GOLDEN=1 rewrites the seeds"
+        );
+    }
+}

@@ -199,6 +199,9 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         cookies: config.cookies.secrets(),
         ecs_trusted: config.ecs_trusted.as_deref().map(Arc::from),
     });
+    // the loader's temporary allocations are freed, but held by the allocator among the live
+    // ones: give them back before serving (a large zone: hundreds of megabytes)
+    crate::sys::release_free_memory();
     let (reloader, reload) =
         Reloader::new(config.clone(), state.clone(), geo, checks, metrics.clone());
     tokio::spawn(reloader.run());

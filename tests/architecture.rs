@@ -181,3 +181,38 @@ fn the_checker_sees_a_forbidden_import() {
         vec![(2, "net".to_string()), (3, "model".to_string())]
     );
 }
+
+/// `unsafe` lives in `src/sys.rs` alone: the library denies `unsafe_code`, and an `allow` of it
+/// anywhere else (or an `unsafe` block, function or impl) is a failure here, not a review note.
+#[test]
+fn unsafe_code_is_only_in_sys() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    let mut found = Vec::new();
+    for f in &files {
+        if f.ends_with("src/sys.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(f).unwrap();
+        for (i, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            if code.contains("allow(unsafe_code)")
+                || code.contains("unsafe {")
+                || code.contains("unsafe fn")
+                || code.contains("unsafe impl")
+            {
+                found.push(format!("{}:{}: {}", f.display(), i + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "unsafe outside src/sys.rs:\n{}",
+        found.join("\n")
+    );
+    let lib = std::fs::read_to_string(root.join("src/lib.rs")).unwrap();
+    assert!(lib.contains("#![deny(unsafe_code)]"));
+    let main = std::fs::read_to_string(root.join("src/main.rs")).unwrap();
+    assert!(main.contains("#![forbid(unsafe_code)]"));
+}

@@ -164,13 +164,13 @@ fn find<'a>(zone: &'a Zone, name: &[u8], qtype: u16) -> Found<'a> {
             None => {
                 // the closest encloser is `encloser`: try its wildcard (RFC 4592 §3.3.1)
                 let mut wc = [0u8; 256];
-                let el = encloser.name().len();
+                let el = zone.name_of(encloser).len();
                 if el + 2 > wc.len() {
                     return Found::NxDomain;
                 }
                 wc[0] = 1;
                 wc[1] = b'*';
-                wc[2..2 + el].copy_from_slice(encloser.name());
+                wc[2..2 + el].copy_from_slice(zone.name_of(encloser));
                 return match zone.node(&wc[..2 + el]) {
                     Some((_, node)) => Found::Node(node),
                     None => Found::NxDomain,
@@ -198,7 +198,7 @@ fn additional<'a>(parts: &mut Parts<'a>, zone: &'a Zone, set: &'a RRset, require
             if let Some(s) = node.rrset(t) {
                 parts.push(Part {
                     section: Section::Additional,
-                    owner: node.name(),
+                    owner: zone.name_of(node),
                     data: Data::Set(s),
                     ttl: None,
                     required,
@@ -378,7 +378,7 @@ fn pool_answer<'a>(
         trace!(
             ctx.trace,
             "{} is not a pool name: static data",
-            to_text(node.name())
+            to_text(zone.name_of(node))
         );
         return PoolAnswer::NotPool;
     };
@@ -398,7 +398,7 @@ fn pool_answer<'a>(
             trace!(
                 ctx.trace,
                 "{} is answered by pool '{}' for A and AAAA only: static data for type {qtype}",
-                to_text(node.name()),
+                to_text(zone.name_of(node)),
                 pool.name
             );
             return PoolAnswer::NotPool;
@@ -407,7 +407,7 @@ fn pool_answer<'a>(
     trace!(
         ctx.trace,
         "{} is answered by pool '{}' ({}:{}), {} members",
-        to_text(node.name()),
+        to_text(zone.name_of(node)),
         pool.name,
         pool.file.display(),
         pool.line,
@@ -528,10 +528,14 @@ pub fn resolve<'a>(
                 let Some(ns) = cut.rrset(rtype::NS) else {
                     return ok();
                 };
-                trace!(ctx.trace, "{} is delegated: referral", to_text(cut.name()));
+                trace!(
+                    ctx.trace,
+                    "{} is delegated: referral",
+                    to_text(zone.name_of(cut))
+                );
                 parts.push(Part {
                     section: Section::Authority,
-                    owner: cut.name(),
+                    owner: zone.name_of(cut),
                     data: Data::Set(ns),
                     ttl: None,
                     required: false,

@@ -202,12 +202,12 @@ fn assemble(
         let delegation = cuts.iter().any(|c| c == &owner);
         let mut types: Vec<(u16, Vec<Rec>)> = types.into_iter().collect();
         types.sort_by_key(|(_, recs)| recs.first().map_or(usize::MAX, |r| r.seq));
+        // exact sizes: a collect in place would keep the records' larger allocation
+        zone.reserve_rrsets(i, types.len());
         for (t, recs) in types {
             let tg: Vec<Vec<u8>> = recs.iter().filter_map(|r| r.target.clone()).collect();
-            let rdata = recs
-                .into_iter()
-                .map(|r| Rdata::new(r.ttl, r.rdata))
-                .collect();
+            let mut rdata = Vec::with_capacity(recs.len());
+            rdata.extend(recs.into_iter().map(|r| Rdata::new(r.ttl, r.rdata)));
             let set = zone.add_rrset(i, RRset::new(t, rdata), delegation);
             if !tg.is_empty() {
                 targets.push((i, set, tg));

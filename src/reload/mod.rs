@@ -110,6 +110,9 @@ impl Handle {
 /// or `POST /reload` always reloads).
 const AUTOMATIC: [&str; 2] = ["file change", "periodic check"];
 
+/// How long after a reload the memory the old snapshot and the loader used is given back.
+const TRIM_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Owns reloading: the configuration being served, the GeoIP readers to reuse, the status.
 pub struct Reloader {
     state: Arc<State>,
@@ -314,6 +317,13 @@ impl Reloader {
             ecs_trusted: config.ecs_trusted.as_deref().map(Arc::from),
         });
         self.status.send_modify(|s| s.next_expiry = next_expiry);
+        // the old snapshot is freed when the last query holding it finishes (microseconds), and
+        // the loader's temporary allocations already are: give the memory back a moment later,
+        // off the query threads
+        self.runtime.spawn(async {
+            tokio::time::sleep(TRIM_AFTER).await;
+            let _ = tokio::task::spawn_blocking(crate::sys::release_free_memory).await;
+        });
         tracing::info!(
             generation,
             trigger = %trigger,

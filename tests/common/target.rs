@@ -23,7 +23,19 @@ impl Target {
 
     /// [`Target::start`] on a given port (0: any).
     pub fn start_on(ip: &str, port: u16) -> Target {
-        let l = TcpListener::bind((ip, port)).unwrap();
+        let l = if port == 0 {
+            // tests start a second target on the same port at 127.0.0.2: take a port that is
+            // free there too (a client socket of another test may hold it)
+            loop {
+                let l = TcpListener::bind((ip, 0)).unwrap();
+                let p = l.local_addr().unwrap().port();
+                if TcpListener::bind(("127.0.0.2", p)).is_ok() {
+                    break l;
+                }
+            }
+        } else {
+            TcpListener::bind((ip, port)).unwrap()
+        };
         let port = l.local_addr().unwrap().port();
         let t = Target {
             port,

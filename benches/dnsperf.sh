@@ -7,9 +7,11 @@
 # reads the server's user+system CPU time from /proc and reports queries/s and server CPU µs per
 # answered query; the ratio geosteer/NSD is the figure to compare (the machine is shared and noisy:
 # absolute numbers move between runs, ratios within one run do not). geosteer runs in four ways:
-# its default (metrics on), metrics off, the query log on at its default sampling, and behind
-# hickory-server's transport. Needs: dnsperf, nsd, dig
-# (Debian: dnsperf nsd bind9-dnsutils). Results: a markdown table on stdout.
+# its default (metrics on), metrics off, the query log on at its default sampling, response rate
+# limiting counting every response (at a limit the benchmark does not reach) and off, and behind
+# hickory-server's transport. Beside them runs the floor: benches/echo.c, a batched responder
+# that does no DNS work (recvmmsg/sendmmsg, one thread), built with cc. Needs: dnsperf, nsd, dig, cc
+# (Debian: dnsperf nsd bind9-dnsutils gcc). Results: a markdown table on stdout.
 set -euo pipefail
 secs=8 reps=3
 while [ $# -gt 0 ]; do
@@ -19,7 +21,7 @@ while [ $# -gt 0 ]; do
         *) echo "usage: $0 [--secs N] [--reps N]" >&2; exit 2 ;;
     esac
 done
-for c in dnsperf nsd dig taskset; do command -v "$c" >/dev/null || { echo "$c not found" >&2; exit 1; }; done
+for c in dnsperf nsd dig taskset cc; do command -v "$c" >/dev/null || { echo "$c not found" >&2; exit 1; }; done
 root=$(cd "$(dirname "$0")/.." && pwd)
 cargo build --release --quiet --manifest-path "$root/Cargo.toml"
 bin=$root/target/release/geosteer
@@ -122,6 +124,29 @@ wait_ready "$port_nm"
 printf 'zones = "%s"\n[query_log]\npath = "%s"\n' "$work/zones" "$work/queries.jsonl" > "$work/querylog.toml"
 start geosteer-querylog "$bin" serve --config "$work/querylog.toml" --listen "127.0.0.1:$port_ql" --threads 1; ql_pid=$PID
 wait_ready "$port_ql"
+# response rate limiting: the default exempts loopback, so here every response is counted
+# (exempt = []) at a limit no run reaches; and RRL off
+port_rl=${PORT_RL:-5396} port_nr=${PORT_NR:-5397} port_echo=${PORT_ECHO:-5398}
+printf 'zones = "%s"
+[rrl]
+responses_per_second = 100000000
+exempt = []
+' "$work/zones" > "$work/rrl.toml"
+start geosteer-rrl "$bin" serve --config "$work/rrl.toml" --listen "127.0.0.1:$port_rl" --threads 1; rl_pid=$PID
+wait_ready "$port_rl"
+printf 'zones = "%s"
+[rrl]
+responses_per_second = 0
+' "$work/zones" > "$work/norrl.toml"
+start geosteer-norrl "$bin" serve --config "$work/norrl.toml" --listen "127.0.0.1:$port_nr" --threads 1; nr_pid=$PID
+wait_ready "$port_nr"
+# the floor: a batched echo responder
+cc -O2 -o "$work/echo" "$root/benches/echo.c"
+start echo "$work/echo" "$port_echo"; echo_pid=$PID
+for _ in $(seq 50); do
+    dig +tries=1 +time=1 -p "$port_echo" @127.0.0.1 example.com SOA 2>/dev/null | grep -q "status:" && break
+    sleep 0.1
+done
 
 # interleaved: every server once per round, so a slow stretch of the machine hits all of them
 for rep in $(seq "$reps"); do
@@ -130,6 +155,9 @@ for rep in $(seq "$reps"); do
     measure geosteer-nometrics "$port_nm" "$nm_pid" "$rep"
     measure geosteer-querylog "$port_ql" "$ql_pid" "$rep"
     measure geosteer-hickory "$port_hk" "$hk_pid" "$rep"
+    measure geosteer-rrl "$port_rl" "$rl_pid" "$rep"
+    measure geosteer-norrl "$port_nr" "$nr_pid" "$rep"
+    measure echo "$port_echo" "$echo_pid" "$rep"
 done > "$work/runs.csv"
 echo "query log lines written: $(wc -l < "$work/queries.jsonl")" >&2
 
@@ -142,10 +170,15 @@ for n, r, q, us, core in rows:
 med = {n: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v),
            statistics.median(x[2] for x in v), min(x[1] for x in v), max(x[1] for x in v)) for n, v in by.items()}
 print(f"dnsperf -c 4 -T 1 -q 500 -l {sys.argv[2]}, {sys.argv[3]} run(s) each, server on CPU 1, dnsperf on CPU 0\n")
-print("| server | QPS (median) | server µs/query (median, min–max) | × NSD | server core busy |")
-print("|---|---|---|---|---|")
-for n in ("nsd", "geosteer-nometrics", "geosteer", "geosteer-querylog", "geosteer-hickory"):
+print("| server | QPS (median) | server µs/query (median, min–max) | × NSD | × floor (echo) | server core busy |")
+print("|---|---|---|---|---|---|")
+for n in ("echo", "nsd", "geosteer-nometrics", "geosteer", "geosteer-querylog", "geosteer-rrl",
+          "geosteer-norrl", "geosteer-hickory"):
     q, us, core, lo, hi = med[n]
-    print(f"| {n} | {q/1000:.0f}k | {us:.2f} ({lo:.2f}–{hi:.2f}) | {us/med['nsd'][1]:.2f} | {core:.0f} % |")
+    print(f"| {n} | {q/1000:.0f}k | {us:.2f} ({lo:.2f}–{hi:.2f}) | {us/med['nsd'][1]:.2f} | {us/med['echo'][1]:.2f} | {core:.0f} % |")
+# the pairs to compare: RRL counting every response vs off, per round (interleaved)
+rl = {r: float(us) for n, r, q, us, core in rows if n == "geosteer-rrl"}
+nr = {r: float(us) for n, r, q, us, core in rows if n == "geosteer-norrl"}
+print("\nRRL on / off per round: " + ", ".join(f"{rl[r]/nr[r]:.3f}" for r in sorted(rl) if r in nr))
 PY
 echo "raw runs: $work/runs.csv" >&2

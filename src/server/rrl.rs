@@ -163,6 +163,21 @@ mod tests {
         assert_eq!(r.check(a, &nxdomain), Verdict::Send);
     }
 
+    /// A million client networks later the table is the same 512 KiB: a flood from every
+    /// address there is cannot grow it (a boxed slice has no way to).
+    #[test]
+    fn the_table_is_fixed_whatever_the_clients() {
+        let r = Rrl::new(Settings::default());
+        let before = std::mem::size_of_val(&*r.table);
+        assert_eq!(before, 512 * 1024);
+        for i in 0..1_000_000u32 {
+            let ip = IpAddr::V4(std::net::Ipv4Addr::from(i << 8));
+            r.check(ip, &answer());
+        }
+        assert_eq!(std::mem::size_of_val(&*r.table), before);
+        assert_eq!(r.table.len(), SLOTS);
+    }
+
     #[test]
     fn exempt_networks_and_off() {
         let r = Rrl::new(Settings {

@@ -286,6 +286,8 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     announce_ready(&state, &ready);
     // the batched workers are threads: they look at this flag between batches
     let halt = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    #[cfg(target_os = "linux")]
+    let mut wakers: Vec<std::net::UdpSocket> = Vec::new();
     let ncpu = std::thread::available_parallelism().map_or(1, usize::from);
     let rrl = (config.rrl.responses_per_second > 0)
         .then(|| Arc::new(crate::server::rrl::Rrl::new(config.rrl.clone())));
@@ -314,6 +316,12 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             #[cfg(target_os = "linux")]
             Udp::Batch(socks) => {
                 for socket in socks {
+                    // a worker blocks in recvmmsg with no timeout (a timer armed and disarmed
+                    // on every wake-up is a cost per batch): shutdown wakes it
+                    match socket.try_clone() {
+                        Ok(w) => wakers.push(w),
+                        Err(e) => return Err(listener_err("UDP", e)),
+                    }
                     let worker = crate::server::batch::Worker {
                         socket,
                         state: state.clone(),
@@ -350,6 +358,11 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             tracing::info!("shutting down: answering the queries in flight");
             let _ = stop_tx.send(true);
             halt.store(true, std::sync::atomic::Ordering::Relaxed);
+            #[cfg(target_os = "linux")]
+            for w in &wakers {
+                // on an unbound peer Linux says ENOTCONN, and wakes the receiver all the same
+                let _ = socket2::SockRef::from(w).shutdown(std::net::Shutdown::Read);
+            }
             while tasks.join_next().await.is_some() {}
             // every TCP connection gives its slot back once its query in hand is answered
             let all = u32::try_from(config.tcp_max_connections).unwrap_or(u32::MAX);

@@ -14,7 +14,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use nix::errno::Errno;
 use nix::sys::socket::{
@@ -31,12 +31,11 @@ use crate::state::State;
 const BATCH: usize = 32;
 /// Largest query read whole; a longer datagram is not a query we answer.
 const MAX_QUERY: usize = 4096;
-/// How often an idle worker looks at the stop flag.
-const POLL: Duration = Duration::from_millis(100);
 
 /// Opens one worker's socket on `addr`: `SO_REUSEPORT` (every worker binds the same address),
 /// IPv6 sockets IPv6-only (so `0.0.0.0:53` and `[::]:53` can both be listened on), destination
-/// addresses reported on wildcard binds, and a receive timeout for the stop check.
+/// addresses reported on wildcard binds. No receive timeout: a worker blocks until datagrams come,
+/// and shutting the socket down for reading (at stop) wakes it.
 pub fn bind(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
     let domain = if addr.is_ipv4() {
         Domain::IPV4
@@ -50,7 +49,6 @@ pub fn bind(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
     }
     // a larger receive queue absorbs bursts; the kernel caps it at net.core.rmem_max
     let _ = s.set_recv_buffer_size(4 << 20);
-    s.set_read_timeout(Some(POLL))?;
     if addr.ip().is_unspecified() {
         if addr.is_ipv4() {
             setsockopt(&s, sockopt::Ipv4PacketInfo, &true)?;

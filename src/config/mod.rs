@@ -10,6 +10,11 @@ use serde::Deserialize;
 
 use crate::error::{LoadError, Problem};
 
+mod abuse;
+
+pub use abuse::{Cookies, Rrl};
+use abuse::{CookiesSpec, RrlSpec};
+
 /// The config file as written (every field optional, unknown keys rejected).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,108 +39,6 @@ struct FileSpec {
     #[serde(default)]
     cookies: CookiesSpec,
     query_log: Option<QueryLogSpec>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CookiesSpec {
-    enabled: Option<bool>,
-    secret: Option<String>,
-    previous_secret: Option<String>,
-}
-
-/// DNS Cookies (`[cookies]`, RFC 7873 and RFC 9018), answered by default.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Cookies {
-    pub enabled: bool,
-    /// The secret server cookies are made with (16 bytes, 32 hex digits). `None`: a random one
-    /// made at start. Servers behind one anycast address share it.
-    pub secret: Option<[u8; 16]>,
-    /// The secret before it, still accepted during a rollover (RFC 9018 §5).
-    pub previous_secret: Option<[u8; 16]>,
-}
-
-impl Default for Cookies {
-    fn default() -> Self {
-        Cookies {
-            enabled: true,
-            secret: None,
-            previous_secret: None,
-        }
-    }
-}
-
-impl std::fmt::Debug for Cookies {
-    // the secrets never reach a log
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cookies")
-            .field("enabled", &self.enabled)
-            .field("secret", &self.secret.map(|_| ".."))
-            .field("previous_secret", &self.previous_secret.map(|_| ".."))
-            .finish()
-    }
-}
-
-impl Cookies {
-    /// The secrets a snapshot answers with; `None` when cookies are off.
-    pub fn secrets(&self) -> Option<crate::wire::cookie::Secrets> {
-        self.enabled
-            .then(|| crate::wire::cookie::Secrets::new(self.secret, self.previous_secret))
-    }
-}
-
-/// A cookie secret: 32 hex digits.
-fn secret(text: &str) -> Result<[u8; 16], String> {
-    data_encoding::HEXLOWER_PERMISSIVE
-        .decode(text.trim().as_bytes())
-        .ok()
-        .and_then(|b| <[u8; 16]>::try_from(b).ok())
-        .ok_or_else(|| "is not 32 hexadecimal digits (16 bytes)".to_string())
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RrlSpec {
-    responses_per_second: Option<u32>,
-    slip: Option<u32>,
-    ipv4_prefix: Option<u8>,
-    ipv6_prefix: Option<u8>,
-    exempt: Option<Vec<String>>,
-    exempt_cookies: Option<bool>,
-}
-
-/// Response rate limiting (`[rrl]`), on by default with NSD's defaults.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rrl {
-    /// Responses per second per client network and response kind; 0 turns RRL off.
-    pub responses_per_second: u32,
-    /// Every `slip`-th limited response goes out truncated; 0: none does, 1: every one.
-    pub slip: u32,
-    pub ipv4_prefix: u8,
-    pub ipv6_prefix: u8,
-    /// Networks never limited. Default: loopback (the kernel drops loopback sources arriving
-    /// from outside, so they cannot be forged from the internet, and local tools are not
-    /// throttled).
-    pub exempt: Vec<crate::net::Net>,
-    /// Queries with a valid server cookie are never limited: their source cannot be forged.
-    pub exempt_cookies: bool,
-}
-
-impl Default for Rrl {
-    /// NSD's defaults: 200 a second, slip 2, /24 and /56; loopback exempt.
-    fn default() -> Self {
-        Rrl {
-            responses_per_second: 200,
-            slip: 2,
-            ipv4_prefix: 24,
-            ipv6_prefix: 56,
-            exempt: ["127.0.0.0/8", "::1/128"]
-                .iter()
-                .filter_map(|n| crate::net::Net::parse(n).ok())
-                .collect(),
-            exempt_cookies: true,
-        }
-    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -640,86 +543,9 @@ impl Config {
         if let Some(n) = spec.identity.nsid {
             c.nsid = n;
         }
-        if let Some(n) = spec.rrl.responses_per_second {
-            c.rrl.responses_per_second = n;
-        }
-        if let Some(n) = spec.rrl.slip {
-            check_range(
-                &mut problems,
-                &path,
-                key_line("slip"),
-                "rrl.slip",
-                u128::from(n),
-                0,
-                100,
-                "",
-            );
-            c.rrl.slip = n.min(100);
-        }
-        if let Some(n) = spec.rrl.ipv4_prefix {
-            check_range(
-                &mut problems,
-                &path,
-                key_line("ipv4_prefix"),
-                "rrl.ipv4_prefix",
-                u128::from(n),
-                0,
-                32,
-                "",
-            );
-            c.rrl.ipv4_prefix = n.min(32);
-        }
-        if let Some(n) = spec.rrl.ipv6_prefix {
-            check_range(
-                &mut problems,
-                &path,
-                key_line("ipv6_prefix"),
-                "rrl.ipv6_prefix",
-                u128::from(n),
-                0,
-                128,
-                "",
-            );
-            c.rrl.ipv6_prefix = n.min(128);
-        }
-        if spec.rrl.exempt.is_some() {
-            c.rrl.exempt.clear();
-        }
-        for n in spec.rrl.exempt.iter().flatten() {
-            match crate::net::Net::parse(n) {
-                Ok(net) => c.rrl.exempt.push(net),
-                Err(e) => problems.push(Problem::new(
-                    &path,
-                    key_line("exempt"),
-                    format!("rrl.exempt: {e}"),
-                )),
-            }
-        }
-        if let Some(e) = spec.rrl.exempt_cookies {
-            c.rrl.exempt_cookies = e;
-        }
-        if let Some(e) = spec.cookies.enabled {
-            c.cookies.enabled = e;
-        }
-        for (key, text, slot) in [
-            ("secret", &spec.cookies.secret, &mut c.cookies.secret),
-            (
-                "previous_secret",
-                &spec.cookies.previous_secret,
-                &mut c.cookies.previous_secret,
-            ),
-        ] {
-            if let Some(t) = text {
-                match secret(t) {
-                    Ok(s) => *slot = Some(s),
-                    Err(e) => problems.push(Problem::new(
-                        &path,
-                        key_line(key),
-                        format!("cookies.{key} {e}"),
-                    )),
-                }
-            }
-        }
+        c.rrl.apply(spec.rrl, &mut problems, &path, &key_line);
+        c.cookies
+            .apply(spec.cookies, &mut problems, &path, &key_line);
         if let Some(m) = spec.metrics.enabled {
             c.metrics = m;
         }

@@ -196,6 +196,7 @@ fn assemble(
     cuts: &[Vec<u8>],
 ) -> ZoneBuilder {
     let mut zone = ZoneBuilder::new(&apex, file);
+    zone.reserve_nodes(names.len());
     let mut targets: Vec<(u32, usize, Vec<Vec<u8>>)> = Vec::new();
     for (owner, types) in names {
         let i = zone.insert_node(&owner);

@@ -1,16 +1,53 @@
 //! The query path, bytes in → bytes out: `engine::respond` over the shipped example zone.
 //!
 //! Run: `cargo bench --bench query_path`. Figures and the machine they came from: BENCHMARKS.md.
+//! Before timing, it counts the allocations of every case (static, geo with and without ECS,
+//! NXDOMAIN, ...) with a counting allocator, prints them per query and fails unless all are 0.
 
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// The counting allocator implements `GlobalAlloc`, which is unsafe by definition; it only
+// forwards to the system allocator.
+#![allow(unsafe_code)]
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use geosteer::engine::{Limits, Outcome, Transport, respond};
 use geosteer::wire::name::from_dotted;
+
+struct Counting;
+
+thread_local! {
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe { System.dealloc(p, l) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations per query of `f` over 10,000 calls after one to warm the output buffer up.
+fn allocations_per_query(mut f: impl FnMut()) -> f64 {
+    f();
+    let before = ALLOCS.with(|c| c.get());
+    for _ in 0..10_000 {
+        f();
+    }
+    (ALLOCS.with(|c| c.get()) - before) as f64 / 10_000.0
+}
 
 fn query(name: &str, qtype: u16, edns: bool) -> Vec<u8> {
     geosteer::wire::query::build(
@@ -37,9 +74,54 @@ fn bench(c: &mut Criterion) {
         ("no EDNS", query("www.example.com", 1, false)),
         ("REFUSED", query("www.example.org", 1, true)),
     ];
+    // the engine alone, counted: static shapes over the zones, and pool answers located by
+    // source and by ECS over the shipped GeoIP data
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let geo = geosteer::geo::Geo::open(&[root.join("geodata/dbip-country.mmdb")]).unwrap();
+    let state = geosteer::state::State::new(zones.clone(), Arc::new(geo), limits);
+    let snap = state.load_full();
+    let ecs = |ip: &str| {
+        geosteer::wire::query::build(
+            7,
+            &from_dotted("www.example.com"),
+            1,
+            Some(1232),
+            Some((ip.parse().unwrap(), 24)),
+        )
+    };
+    let geo_cases = [
+        ("geo www (by source)", query("www.example.com", 1, true)),
+        ("geo www ECS Japan", ecs("1.0.16.0")),
+        ("geo www ECS Germany", ecs("5.1.0.0")),
+    ];
+    let mut out = Vec::with_capacity(4096);
+    println!("allocations per query (engine::respond, 10,000 calls each):");
+    let mut total = 0.0;
+    for (name, pkt) in &cases {
+        let n = allocations_per_query(|| {
+            respond(&zones, &limits, pkt, client, Transport::Udp, &mut out);
+        });
+        println!("  {name:<24} {n}");
+        total += n;
+    }
+    for (name, pkt) in &geo_cases {
+        let n = allocations_per_query(|| {
+            respond(&*snap, &limits, pkt, client, Transport::Udp, &mut out);
+        });
+        println!("  {name:<24} {n}");
+        total += n;
+    }
+    assert_eq!(total, 0.0, "the query path allocates");
+    // the geo cases do steer: Japan and Germany get different answers
+    let answer = |pkt: &[u8]| {
+        let mut o = Vec::new();
+        respond(&*snap, &limits, pkt, client, Transport::Udp, &mut o);
+        o
+    };
+    assert_ne!(answer(&geo_cases[1].1), answer(&geo_cases[2].1));
+
     let mut g = c.benchmark_group("respond");
     g.throughput(Throughput::Elements(1));
-    let mut out = Vec::with_capacity(4096);
     for (name, pkt) in &cases {
         g.bench_function(*name, |b| {
             b.iter(|| {

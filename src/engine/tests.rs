@@ -215,3 +215,20 @@ fn badcookie_carries_a_fresh_cookie() {
     assert_eq!(m.queries.len(), 1);
     assert_eq!(cookie_of(&out).unwrap(), c);
 }
+
+/// Fuzzer finding (2026-11-25): a TSIG record whose key name is 256 octets long (one over the
+/// limit, RFC 1035 §3.1) was echoed into the BADKEY answer, which no client could decode. Such
+/// a query is now FORMERR, and every answer decodes.
+#[test]
+fn an_overlong_tsig_key_name_is_formerr_not_echoed() {
+    let pkt = include_bytes!("../../tests/fuzz/corpus/engine/regression-tsig-key-name-256");
+    let z = zones();
+    let client: SocketAddr = "192.0.2.99:5353".parse().unwrap();
+    for transport in [Transport::Udp, Transport::Tcp] {
+        let mut out = Vec::new();
+        let o = respond(&z, &Limits::default(), pkt, client, transport, &mut out);
+        assert!(matches!(o, Outcome::Reply { .. }));
+        let m = Message::from_vec(&out).expect("a decodable answer");
+        assert_eq!(m.response_code, ResponseCode::FormErr);
+    }
+}

@@ -181,7 +181,10 @@ pub(crate) fn skip_name(b: &[u8], mut p: usize) -> Option<usize> {
             1..=63 => {
                 p += l as usize + 1;
                 total += l as usize + 1;
-                if total > 255 {
+                // a name is at most 255 octets with its final zero (RFC 1035 §3.1): found by
+                // the fuzzer, a 256-octet TSIG key name was echoed into a response no client
+                // could read
+                if total > 254 {
                     return None;
                 }
             }
@@ -352,6 +355,26 @@ mod tests {
         assert_eq!(e.payload, 4096);
         assert!(e.dnssec_ok);
         assert_eq!(e.version, 0);
+    }
+
+    #[test]
+    fn names_end_at_255_octets() {
+        // 63 + 63 + 63 + 63 label octets and 4 length octets, then the root: 255
+        let mut name = Vec::new();
+        for _ in 0..3 {
+            name.push(63);
+            name.extend([b'a'; 63]);
+        }
+        name.push(61);
+        name.extend([b'a'; 61]);
+        name.push(0);
+        assert_eq!(name.len(), 255);
+        assert_eq!(skip_name(&name, 0), Some(255));
+        let mut long = name.clone();
+        long[192] = 62;
+        long.insert(193, b'a');
+        assert_eq!(long.len(), 256);
+        assert_eq!(skip_name(&long, 0), None);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::time::{Duration, Instant};
@@ -322,7 +322,7 @@ fn https_target() -> (u16, Arc<AtomicU16>, String) {
     .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let status = Arc::new(AtomicU16::new(200));
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let l = common::target::listener_free_on_both("127.0.0.1");
     l.set_nonblocking(true).unwrap();
     let port = l.local_addr().unwrap().port();
     let st = status.clone();
@@ -424,7 +424,7 @@ members = {{ b = ["127.0.0.2"] }}
 /// A TCP check: a listener that accepts is up; once it is gone, the member is down.
 #[test]
 fn tcp_checks_follow_a_listener() {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let l = common::target::listener_free_on_both("127.0.0.1");
     let port = l.local_addr().unwrap().port();
     let stop = Arc::new(AtomicBool::new(false));
     let st = stop.clone();

@@ -24,15 +24,7 @@ impl Target {
     /// [`Target::start`] on a given port (0: any).
     pub fn start_on(ip: &str, port: u16) -> Target {
         let l = if port == 0 {
-            // tests start a second target on the same port at 127.0.0.2: take a port that is
-            // free there too (a client socket of another test may hold it)
-            loop {
-                let l = TcpListener::bind((ip, 0)).unwrap();
-                let p = l.local_addr().unwrap().port();
-                if TcpListener::bind(("127.0.0.2", p)).is_ok() {
-                    break l;
-                }
-            }
+            listener_free_on_both(ip)
         } else {
             TcpListener::bind((ip, port)).unwrap()
         };
@@ -79,5 +71,18 @@ impl Target {
             }
         });
         t
+    }
+}
+
+/// A listener on `ip` whose port is also free on 127.0.0.2, where tests start a second target on
+/// the same port. Connections of other tests to 127.0.0.2 (health checks of its members) hold
+/// ephemeral ports there, so a port picked on 127.0.0.1 alone is sometimes taken.
+pub fn listener_free_on_both(ip: &str) -> TcpListener {
+    loop {
+        let l = TcpListener::bind((ip, 0)).unwrap();
+        let p = l.local_addr().unwrap().port();
+        if TcpListener::bind(("127.0.0.2", p)).is_ok() {
+            return l;
+        }
     }
 }

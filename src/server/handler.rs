@@ -36,18 +36,24 @@ impl EngineHandler {
 }
 
 impl EngineHandler {
-    /// The engine's answer to bytes hickory could not read as a request (over TCP); `None`
-    /// when nothing is to be sent.
-    pub(crate) fn answer_raw(&self, bytes: &[u8], src: std::net::SocketAddr) -> Option<Vec<u8>> {
+    /// The engine's answer to a request's bytes (also those hickory could not read as a request);
+    /// `None` when nothing is to be sent.
+    pub(crate) fn answer_raw(
+        &self,
+        bytes: &[u8],
+        src: std::net::SocketAddr,
+        transport: Transport,
+    ) -> Option<Vec<u8>> {
+        let t0 = std::time::Instant::now();
         let mut out = Vec::with_capacity(512);
         let snap = self.state.load();
         let (outcome, _) = super::answer(
             &snap,
             bytes,
             src,
-            Transport::Tcp,
+            transport,
             &mut out,
-            std::time::Instant::now(),
+            t0,
             self.log.as_deref(),
         );
         (outcome != Outcome::Drop).then_some(out)
@@ -78,24 +84,9 @@ impl RequestHandler for EngineHandler {
             Protocol::Udp => Transport::Udp,
             _ => Transport::Tcp,
         };
-        let mut out = Vec::with_capacity(512);
-        let outcome = {
-            let t0 = std::time::Instant::now();
-            let snap = self.state.load();
-            super::answer(
-                &snap,
-                request.as_slice(),
-                request.src(),
-                transport,
-                &mut out,
-                t0,
-                self.log.as_deref(),
-            )
-            .0
-        };
-        if outcome == Outcome::Drop {
+        let Some(out) = self.answer_raw(request.as_slice(), request.src(), transport) else {
             return failed(request);
-        }
+        };
         let Ok(msg) = Message::from_vec(&out) else {
             return failed(request);
         };

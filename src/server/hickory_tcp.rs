@@ -21,6 +21,7 @@ use tokio::sync::watch;
 
 use super::handler::EngineHandler;
 use super::tcp::Gate;
+use crate::engine::Transport;
 
 /// Responses queued per connection before its client must read them.
 const QUEUE: usize = 64;
@@ -56,7 +57,7 @@ pub async fn serve(
                     }
                     // hickory cannot read it: the engine answers the bytes (FORMERR, or
                     // nothing for what is not DNS, which also ends the connection)
-                    Err(_) => match handler.answer_raw(&bytes, src) {
+                    Err(_) => match handler.answer_raw(&bytes, src, Transport::Tcp) {
                         Some(out) => {
                             if replies.send(SerialMessage::new(out, src)).is_err() {
                                 break;

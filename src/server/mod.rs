@@ -173,13 +173,7 @@ pub(crate) fn survive<R>(snap: &Snapshot, what: &str, f: impl FnOnce() -> R) -> 
 fn injected_fault(request: &[u8]) {
     static NAME: std::sync::LazyLock<Option<Vec<u8>>> = std::sync::LazyLock::new(|| {
         let name = std::env::var("GEOSTEER_FAULT_QNAME").ok()?;
-        let mut wire = Vec::new();
-        for label in name.trim_end_matches('.').split('.') {
-            wire.push(u8::try_from(label.len()).ok()?);
-            wire.extend_from_slice(label.as_bytes());
-        }
-        wire.push(0);
-        Some(wire)
+        Some(crate::wire::name::from_dotted(&name))
     });
     if let Some(name) = NAME.as_deref()
         && request.get(12..).is_some_and(|q| q.starts_with(name))

@@ -448,27 +448,6 @@ fn big_answer_zones(tag: &str) -> std::path::PathBuf {
     d
 }
 
-/// `packet` (built with an OPT record and no option) with a COOKIE option of `data` added.
-fn with_cookie(mut packet: Vec<u8>, data: &[u8]) -> Vec<u8> {
-    let n = packet.len();
-    let rdlen = (4 + data.len()) as u16;
-    packet[n - 2..].copy_from_slice(&rdlen.to_be_bytes());
-    packet.extend(10u16.to_be_bytes());
-    packet.extend((data.len() as u16).to_be_bytes());
-    packet.extend(data);
-    packet
-}
-
-/// The COOKIE option's data in a response.
-fn cookie_of(response: &Message) -> Option<Vec<u8>> {
-    use hickory_proto::rr::rdata::opt::EdnsOption;
-    let edns = response.edns.as_ref()?;
-    edns.options().options.iter().find_map(|(_, o)| match o {
-        EdnsOption::Unknown(10, data) => Some(data.clone()),
-        _ => None,
-    })
-}
-
 /// What a flood did: bytes the flooder sent and drew, and whole answers (of 20) that a client in
 /// another /24 and a client in the flooder's /24 with a valid server cookie got meanwhile.
 struct Flooded {
@@ -597,19 +576,12 @@ fn rate_limiting_keeps_the_server_from_amplifying() {
             "a client with a valid server cookie is not limited"
         );
         let (_, metrics) = http(s.http().unwrap(), "GET", "/metrics");
-        let slipped = metrics
-            .lines()
-            .find(|l| l.starts_with("geosteer_rrl_responses_total{action=\"slipped\"}"))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap();
+        let slipped = metric(&metrics, "geosteer_rrl_responses_total{action=\"slipped\"}");
         assert!(slipped > 1000.0, "{slipped}");
-        let exempt = metrics
-            .lines()
-            .find(|l| l.starts_with("geosteer_rrl_responses_total{action=\"cookie_exempt\"}"))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap();
+        let exempt = metric(
+            &metrics,
+            "geosteer_rrl_responses_total{action=\"cookie_exempt\"}",
+        );
         assert!(exempt > 0.0, "the cookie exempted responses: {exempt}");
     }
 }
@@ -831,16 +803,6 @@ fn a_tcp_flood_does_not_starve_the_hickory_transport() {
     assert_eq!(ok, 20, "{ok} of 20 answered over TCP during the flood");
 }
 
-/// The value of an unlabelled counter in a scrape.
-fn counter(metrics: &str, name: &str) -> f64 {
-    metrics
-        .lines()
-        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("{name} not in the scrape"))
-}
-
 /// A bug that panics while answering (injected in debug builds with `GEOSTEER_FAULT_QNAME`)
 /// costs that query, not the worker: the batched UDP worker, the portable UDP loop and a TCP
 /// connection each answer the next query, and the panics are counted.
@@ -891,7 +853,7 @@ fn workers_survive_a_panic() {
         tcp_still_answers(s.addr);
         let (_, metrics) = http(s.http().unwrap(), "GET", "/metrics");
         assert_eq!(
-            counter(&metrics, "geosteer_worker_panics_total"),
+            metric(&metrics, "geosteer_worker_panics_total"),
             3.0,
             "udp_batch = {batched}"
         );

@@ -297,29 +297,17 @@ fn hickory_transport_answers_as_nsd_does() {
 /// The COOKIE option's data (client and server cookie) in the answer to a query for
 /// `example.com SOA` carrying the COOKIE option `cookie`, from `sock`.
 fn cookie_from(sock: &UdpSocket, to: SocketAddr, cookie: &[u8]) -> Vec<u8> {
-    use hickory_proto::rr::rdata::opt::EdnsOption;
-    let mut q = query(0x0c0c, "example.com", RecordType::SOA, Some(1232));
-    let n = q.len();
-    q[n - 2..].copy_from_slice(&((4 + cookie.len()) as u16).to_be_bytes());
-    q.extend(10u16.to_be_bytes());
-    q.extend((cookie.len() as u16).to_be_bytes());
-    q.extend(cookie);
+    let q = with_cookie(
+        query(0x0c0c, "example.com", RecordType::SOA, Some(1232)),
+        cookie,
+    );
     let mut buf = [0u8; 4096];
     for _ in 0..3 {
         sock.send_to(&q, to).unwrap();
         if let Ok(n) = sock.recv(&mut buf) {
             let m = parse(&buf[..n]);
             assert_eq!(m.answers.len(), 1, "an answer from {to}");
-            let edns = m.edns.expect("an OPT record");
-            return edns
-                .options()
-                .options
-                .iter()
-                .find_map(|(_, o)| match o {
-                    EdnsOption::Unknown(10, d) => Some(d.clone()),
-                    _ => None,
-                })
-                .unwrap_or_else(|| panic!("no COOKIE option from {to}"));
+            return cookie_of(&m).unwrap_or_else(|| panic!("no COOKIE option from {to}"));
         }
     }
     panic!("no answer from {to}");
@@ -372,11 +360,6 @@ fn server_cookies_interoperate_with_nsd() {
     let back = cookie_from(&sock, geo.addr, &from_nsd);
     assert_eq!(back[..8], client[..]);
     let (_, metrics) = http(geo.http().unwrap(), "GET", "/metrics");
-    let valid = metrics
-        .lines()
-        .find(|l| l.starts_with("geosteer_cookies_total{result=\"valid\"}"))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap();
+    let valid = metric(&metrics, "geosteer_cookies_total{result=\"valid\"}");
     assert_eq!(valid, 1.0, "NSD's cookie was valid at geosteer");
 }

@@ -302,3 +302,35 @@ pub fn poll<T>(within: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// `packet` (built with an OPT record and no option) with a COOKIE option of `data` added.
+pub fn with_cookie(mut packet: Vec<u8>, data: &[u8]) -> Vec<u8> {
+    let n = packet.len();
+    let rdlen = (4 + data.len()) as u16;
+    packet[n - 2..].copy_from_slice(&rdlen.to_be_bytes());
+    packet.extend(10u16.to_be_bytes());
+    packet.extend((data.len() as u16).to_be_bytes());
+    packet.extend(data);
+    packet
+}
+
+/// The COOKIE option's data in a response.
+pub fn cookie_of(response: &Message) -> Option<Vec<u8>> {
+    use hickory_proto::rr::rdata::opt::EdnsOption;
+    let edns = response.edns.as_ref()?;
+    edns.options().options.iter().find_map(|(_, o)| match o {
+        EdnsOption::Unknown(10, data) => Some(data.clone()),
+        _ => None,
+    })
+}
+
+/// The value of one series in a Prometheus scrape: `series` is the name with its labels as the
+/// server writes them (`geosteer_cookies_total{result="valid"}`), or a bare name.
+pub fn metric(scrape: &str, series: &str) -> f64 {
+    scrape
+        .lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{series} not in the scrape"))
+}

@@ -35,11 +35,7 @@ pub async fn serve(
     idle: std::time::Duration,
     stop: watch::Receiver<bool>,
 ) -> io::Result<()> {
-    while let Some((stream, peer)) = gate.accept(&listener, &stop).await? {
-        let Some(admitted) = gate.admit(peer).await else {
-            drop(stream);
-            continue;
-        };
+    while let Some((stream, peer, admitted)) = gate.next(&listener, &stop).await? {
         let handler = handler.clone();
         tokio::spawn(async move {
             let (messages, mut replies) =

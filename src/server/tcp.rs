@@ -313,6 +313,21 @@ impl Gate {
         }
     }
 
+    /// The next connection let in ([`Gate::accept`], then [`Gate::admit`]: those refused are
+    /// closed), or `None` once `stop` turns true.
+    pub(crate) async fn next(
+        &self,
+        listener: &TcpListener,
+        stop: &watch::Receiver<bool>,
+    ) -> io::Result<Option<(TcpStream, SocketAddr, Admitted)>> {
+        while let Some((stream, peer)) = self.accept(listener, stop).await? {
+            if let Some(admitted) = self.admit(peer).await {
+                return Ok(Some((stream, peer, admitted)));
+            }
+        }
+        Ok(None)
+    }
+
     /// Lets a connection from `peer` in, or says no: its client holds its share, or the cap is
     /// full and no connection is idle.
     pub(crate) async fn admit(&self, peer: SocketAddr) -> Option<Admitted> {
@@ -366,11 +381,7 @@ pub async fn serve(
     log: Option<Arc<QueryLog>>,
     stop: watch::Receiver<bool>,
 ) -> io::Result<()> {
-    while let Some((stream, peer)) = gate.accept(&listener, &stop).await? {
-        let Some(admitted) = gate.admit(peer).await else {
-            drop(stream);
-            continue;
-        };
+    while let Some((stream, peer, admitted)) = gate.next(&listener, &stop).await? {
         let state = state.clone();
         let stop = stop.clone();
         let log = log.clone();

@@ -10,8 +10,6 @@
 // forwards to the system allocator.
 #![allow(unsafe_code)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -20,21 +18,10 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use geosteer::engine::{Limits, Outcome, Transport, respond};
 use geosteer::wire::name::from_dotted;
 
-struct Counting;
+#[path = "../tests/common/counting.rs"]
+mod counting;
 
-thread_local! {
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) }
-    }
-}
+use counting::{Counting, allocs};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -42,11 +29,11 @@ static GLOBAL: Counting = Counting;
 /// Allocations per query of `f` over 10,000 calls after one to warm the output buffer up.
 fn allocations_per_query(mut f: impl FnMut()) -> f64 {
     f();
-    let before = ALLOCS.with(|c| c.get());
+    let before = allocs();
     for _ in 0..10_000 {
         f();
     }
-    (ALLOCS.with(|c| c.get()) - before) as f64 / 10_000.0
+    (allocs() - before) as f64 / 10_000.0
 }
 
 fn query(name: &str, qtype: u16, edns: bool) -> Vec<u8> {

@@ -153,7 +153,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         tracing::info!(zone = %z.origin(), serial = z.serial(), names = z.nodes().len(), pools = z.pools().len(), file = %z.file().display(), "zone loaded");
     }
     for db in &geo.databases {
-        tracing::info!(file = %db.path.display(), kind = %db.kind, "GeoIP database loaded");
+        tracing::info!(file = %db.path.display(), kind = %db.kind, ipv4_networks = db.flat_networks(), "GeoIP database loaded");
     }
     if geo.databases.is_empty() && zones.zones().iter().any(|z| !z.pools().is_empty()) {
         tracing::warn!(
@@ -288,7 +288,10 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let halt = Arc::new(std::sync::atomic::AtomicBool::new(false));
     #[cfg(target_os = "linux")]
     let mut wakers: Vec<std::net::UdpSocket> = Vec::new();
-    let ncpu = std::thread::available_parallelism().map_or(1, usize::from);
+    // pinning places worker i on the i-th CPU the process may run on, never outside the set the
+    // operator gave it (taskset, systemd's CPUAffinity=, a cpuset)
+    #[cfg(target_os = "linux")]
+    let cpus = crate::server::batch::allowed_cpus();
     let rrl = (config.rrl.responses_per_second > 0)
         .then(|| Arc::new(crate::server::rrl::Rrl::new(config.rrl.clone())));
     let mut next_cpu = 0;
@@ -328,7 +331,10 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
                         log: query_log.clone(),
                         rrl: rrl.clone(),
                         stop: halt.clone(),
-                        cpu: config.pin_workers.then_some(next_cpu % ncpu),
+                        cpu: config
+                            .pin_workers
+                            .then(|| cpus.get(next_cpu % cpus.len().max(1)).copied())
+                            .flatten(),
                     };
                     next_cpu += 1;
                     tasks.spawn_blocking(move || worker.run().map_err(|e| listener_err("UDP", e)));

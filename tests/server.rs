@@ -406,6 +406,58 @@ fn wildcard_listeners_answer_from_the_address_asked() {
     }
 }
 
+/// `pin_workers` places the UDP workers on the CPUs the server was given, not on CPU 0, 1, ...:
+/// under `taskset -c N` every thread stays on N (before, both workers were pinned to CPU 0).
+#[cfg(target_os = "linux")]
+#[test]
+fn pinned_workers_stay_on_the_cpus_allowed() {
+    let allowed = cpus_allowed("/proc/self/status");
+    let Some(&last) = allowed.last().filter(|_| allowed.len() > 1) else {
+        eprintln!("SKIPPED: this process may run on one CPU only ({allowed:?}); pinning needs two");
+        return;
+    };
+    if !have_tool("taskset") {
+        return;
+    }
+    let config = shipped_config(
+        "pinned",
+        "[dns]\nudp_batch = true\nudp_workers = 2\npin_workers = true\n",
+    );
+    let s = Server::start_on_cpus(&["--config", config.to_str().unwrap()], &last.to_string());
+    assert_eq!(
+        ask(s.addr, "www.example.com", RecordType::A).answers.len(),
+        2
+    );
+    let tasks = format!("/proc/{}/task", s.pid());
+    let mut seen = 0;
+    for task in std::fs::read_dir(&tasks).unwrap() {
+        let status = task.unwrap().path().join("status");
+        assert_eq!(cpus_allowed(status.to_str().unwrap()), [last], "{status:?}");
+        seen += 1;
+    }
+    // the main thread, the runtime's worker, the two UDP workers at least
+    assert!(seen >= 4, "{seen} threads");
+}
+
+/// The `Cpus_allowed_list` of a `/proc/.../status` file, expanded ("0-2,5" is 0, 1, 2, 5).
+#[cfg(target_os = "linux")]
+fn cpus_allowed(status: &str) -> Vec<usize> {
+    let text = std::fs::read_to_string(status).unwrap();
+    let list = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap()
+        .trim();
+    let mut cpus = Vec::new();
+    for part in list.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => cpus.extend(a.parse::<usize>().unwrap()..=b.parse().unwrap()),
+            None => cpus.push(part.parse().unwrap()),
+        }
+    }
+    cpus
+}
+
 /// The portable loop (`[dns] udp_batch = false`, the only one off Linux) still answers.
 #[test]
 fn the_portable_udp_loop_answers() {

@@ -115,7 +115,7 @@ pub struct Config {
     /// Linux: the batched loop (`recvmmsg`/`sendmmsg`, one `SO_REUSEPORT` socket per worker,
     /// replies from the address asked). Off, or elsewhere: the portable tokio loop.
     pub udp_batch: bool,
-    /// Pin UDP worker `i` to CPU `i` (mod the CPU count).
+    /// Pin UDP worker `i` to the `i`-th CPU the process may run on (mod their count).
     pub pin_workers: bool,
     /// A TCP connection idle for this long is closed (RFC 7766 §6.2.3).
     pub tcp_idle_timeout: Duration,

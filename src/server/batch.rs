@@ -335,6 +335,22 @@ fn send_group(
     }
 }
 
+/// The CPUs this process may run on, in order: its affinity mask when it started (`taskset`,
+/// systemd's `CPUAffinity=`, a cpuset). Worker `i` is pinned to the `i`-th of them: pinning by CPU
+/// number would move workers onto CPUs the operator kept for something else (with `taskset -c 1`,
+/// every worker landed on CPU 0).
+pub fn allowed_cpus() -> Vec<usize> {
+    match nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)) {
+        Ok(set) => (0..nix::sched::CpuSet::count())
+            .filter(|&c| set.is_set(c).unwrap_or(false))
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the CPU affinity: UDP workers are not pinned");
+            Vec::new()
+        }
+    }
+}
+
 /// Pins the calling thread to `cpu` (best effort: a CPU outside the process's set is logged).
 fn pin(cpu: usize) {
     let mut set = nix::sched::CpuSet::new();

@@ -66,6 +66,13 @@ impl Server {
         Server::spawn(cmd, args)
     }
 
+    /// [`Server::start`] in a process allowed to run on `cpus` only (`taskset -c CPUS`).
+    pub fn start_on_cpus(args: &[&str], cpus: &str) -> Server {
+        let mut cmd = Command::new("taskset");
+        cmd.args(["-c", cpus, env!("CARGO_BIN_EXE_geosteer")]);
+        Server::spawn(cmd, args)
+    }
+
     fn spawn(mut cmd: Command, args: &[&str]) -> Server {
         let mut child = cmd
             .arg("serve")

@@ -9,6 +9,7 @@
 //! continent or no coordinates, the country table shipped in `geodata/countries.tsv` fills them in.
 
 mod countries;
+mod flat;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -84,12 +85,54 @@ pub struct Database {
     pub path: PathBuf,
     pub kind: String,
     reader: maxminddb::Reader<Vec<u8>>,
+    /// The IPv4 networks copied out of the tree, with their records decoded ([`flat`]).
+    flat: Option<flat::Flat>,
+    /// The decoded records the flat copy numbers.
+    facts: Box<[Facts]>,
 }
 
 impl fmt::Debug for Database {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Database({}, {})", self.path.display(), self.kind)
     }
+}
+
+/// What one database's record says, in the fields we use.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Facts {
+    country: Option<Code>,
+    continent: Option<Code>,
+    /// `CC-SUB`, from this record's own country.
+    subdivision: Option<Code>,
+    asn: Option<u32>,
+    coords: Option<(f64, f64)>,
+}
+
+/// Decodes a record; `None` when the address has no record or it does not decode.
+fn facts_of(res: &maxminddb::LookupResult<'_, Vec<u8>>) -> Option<Facts> {
+    let rec = res.decode::<Record<'_>>().ok()??;
+    let country = rec
+        .country
+        .and_then(|c| c.iso_code)
+        .or(rec.country_code)
+        .and_then(Code::new);
+    let subdivision = country.and_then(|cc| {
+        res.decode_path::<&str>(&maxminddb::path!["subdivisions", 0, "iso_code"])
+            .ok()
+            .flatten()
+            .and_then(|sub| Code::subdivision(cc, sub))
+    });
+    let (lat, lon) = match rec.location {
+        Some(l) => (l.latitude, l.longitude),
+        None => (rec.latitude, rec.longitude),
+    };
+    Some(Facts {
+        country,
+        continent: rec.continent.and_then(|c| c.code).and_then(Code::new),
+        subdivision,
+        asn: rec.autonomous_system_number,
+        coords: lat.zip(lon),
+    })
 }
 
 /// Why a database could not be loaded.
@@ -136,11 +179,40 @@ impl Database {
                 reader.lookup(probe).map_err(invalid)?;
             }
         }
+        let (flat, facts) = match flat::Flat::build(&reader, facts_of) {
+            Some((flat, facts)) => (Some(flat), facts.into_boxed_slice()),
+            None => (None, Box::default()),
+        };
         Ok(Database {
             path: path.to_path_buf(),
             kind: reader.metadata().database_type.clone(),
             reader,
+            flat,
+            facts,
         })
+    }
+
+    /// The prefix length of the database network holding `addr` and its record; `None` when
+    /// the lookup fails. IPv4 addresses are found in the flat copy when there is one.
+    #[inline]
+    fn find(&self, addr: IpAddr) -> Option<(u8, Option<Facts>)> {
+        if let (IpAddr::V4(v4), Some(flat)) = (addr, &self.flat) {
+            let (prefix, record) = flat.find(v4);
+            return Some((prefix, record.and_then(|r| self.facts.get(r).copied())));
+        }
+        self.find_in_tree(addr)
+    }
+
+    /// [`Database::find`] by a walk of the search tree.
+    fn find_in_tree(&self, addr: IpAddr) -> Option<(u8, Option<Facts>)> {
+        let res = self.reader.lookup(addr).ok()?;
+        let prefix = res.network().map(|n| n.prefix()).unwrap_or(0);
+        Some((prefix, facts_of(&res)))
+    }
+
+    /// How many IPv4 networks the flat copy holds (0: none was made), for the load log.
+    pub fn flat_networks(&self) -> usize {
+        self.flat.as_ref().map_or(0, flat::Flat::len)
     }
 
     /// Build time of the database (seconds since the epoch).
@@ -223,45 +295,19 @@ impl Geo {
     pub fn locate(&self, addr: IpAddr) -> Location {
         let mut loc = Location::default();
         for db in &self.databases {
-            let Ok(res) = db.reader.lookup(addr) else {
+            let Some((prefix, facts)) = db.find(addr) else {
                 continue;
             };
-            let prefix = res.network().map(|n| n.prefix()).unwrap_or(0);
             loc.prefix_len = loc.prefix_len.max(prefix);
-            let Ok(Some(rec)) = res.decode::<Record<'_>>() else {
+            let Some(f) = facts else {
                 continue;
             };
             loc.found = true;
-            let country = rec
-                .country
-                .and_then(|c| c.iso_code)
-                .or(rec.country_code)
-                .and_then(Code::new);
-            if loc.country.is_none() {
-                loc.country = country;
-            }
-            if loc.continent.is_none() {
-                loc.continent = rec.continent.and_then(|c| c.code).and_then(Code::new);
-            }
-            if loc.subdivision.is_none()
-                && let Some(cc) = country
-                && let Ok(Some(sub)) =
-                    res.decode_path::<&str>(&maxminddb::path!["subdivisions", 0, "iso_code"])
-            {
-                loc.subdivision = Code::subdivision(cc, sub);
-            }
-            if loc.asn.is_none() {
-                loc.asn = rec.autonomous_system_number;
-            }
-            if loc.coords.is_none() {
-                let (lat, lon) = match rec.location {
-                    Some(l) => (l.latitude, l.longitude),
-                    None => (rec.latitude, rec.longitude),
-                };
-                if let (Some(lat), Some(lon)) = (lat, lon) {
-                    loc.coords = Some((lat, lon));
-                }
-            }
+            loc.country = loc.country.or(f.country);
+            loc.continent = loc.continent.or(f.continent);
+            loc.subdivision = loc.subdivision.or(f.subdivision);
+            loc.asn = loc.asn.or(f.asn);
+            loc.coords = loc.coords.or(f.coords);
         }
         if let Some(info) = loc.country.and_then(|c| country(c.as_str())) {
             if loc.continent.is_none() {

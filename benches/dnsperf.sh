@@ -3,7 +3,8 @@
 #
 #   benches/dnsperf.sh [--secs N] [--reps N]        (from the repository root)
 #
-# Each server runs pinned to CPU 1 (taskset), dnsperf pinned to CPU 0. For every run the script
+# Each server runs pinned to CPU 1 (taskset), dnsperf pinned to CPU 0 (SERVER_CPUS and PERF_CPUS
+# change that, as in ../shared/bench/run.sh). For every run the script
 # reads the server's user+system CPU time from /proc and reports queries/s and server CPU µs per
 # answered query; the ratio geosteer/NSD is the figure to compare (the machine is shared and noisy:
 # absolute numbers move between runs, ratios within one run do not). geosteer runs in four ways:
@@ -23,6 +24,8 @@ while [ $# -gt 0 ]; do
 done
 for c in dnsperf nsd dig taskset cc; do command -v "$c" >/dev/null || { echo "$c not found" >&2; exit 1; }; done
 root=$(cd "$(dirname "$0")/.." && pwd)
+SERVER_CPUS=${SERVER_CPUS:-1} PERF_CPUS=${PERF_CPUS:-0}
+export SERVER_CPUS PERF_CPUS
 cargo build --release --quiet --manifest-path "$root/Cargo.toml"
 bin=$root/target/release/geosteer
 work=$(mktemp -d /tmp/geosteer-dnsperf.XXXXXX)
@@ -80,7 +83,7 @@ ticks() { # user+system ticks of every process in the server's session (NSD fork
 }
 
 start() { # start NAME CMD... -> sets PID
-    setsid taskset -c 1 "${@:2}" > "$work/$1.log" 2>&1 &
+    setsid taskset -c "$SERVER_CPUS" "${@:2}" > "$work/$1.log" 2>&1 &
     PID=$!
     pids+=("$PID")
 }
@@ -98,7 +101,7 @@ measure() { # measure NAME PORT PID REP: one run
     {
         local c0 c1 out qps done
         c0=$(ticks "$pid")
-        out=$(taskset -c 0 dnsperf -s 127.0.0.1 -p "$port" -d "$work/queries.txt" -e -c 4 -T 1 -q 500 -l "$secs" 2>&1)
+        out=$(taskset -c "$PERF_CPUS" dnsperf -s 127.0.0.1 -p "$port" -d "$work/queries.txt" -e -c 4 -T 1 -q 500 -l "$secs" 2>&1)
         c1=$(ticks "$pid")
         qps=$(awk '/Queries per second:/ {print $4}' <<< "$out")
         done=$(awk '/Queries completed:/ {print $3}' <<< "$out")
@@ -169,7 +172,8 @@ for n, r, q, us, core in rows:
     by.setdefault(n, []).append((float(q), float(us), float(core)))
 med = {n: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v),
            statistics.median(x[2] for x in v), min(x[1] for x in v), max(x[1] for x in v)) for n, v in by.items()}
-print(f"dnsperf -c 4 -T 1 -q 500 -l {sys.argv[2]}, {sys.argv[3]} run(s) each, server on CPU 1, dnsperf on CPU 0\n")
+import os
+print(f"dnsperf -c 4 -T 1 -q 500 -l {sys.argv[2]}, {sys.argv[3]} run(s) each, server on CPU {os.environ['SERVER_CPUS']}, dnsperf on CPU {os.environ['PERF_CPUS']}\n")
 print("| server | QPS (median) | server µs/query (median, min–max) | × NSD | × floor (echo) | server core busy |")
 print("|---|---|---|---|---|---|")
 for n in ("echo", "nsd", "geosteer-nometrics", "geosteer", "geosteer-querylog", "geosteer-rrl",

@@ -648,3 +648,57 @@ fn the_geoip_fuzz_seeds_are_the_fixtures() {
         );
     }
 }
+
+/// ip-location-db's city databases store latitude and longitude as floats, MaxMind's as doubles.
+/// Both load, and the nearest datacenter is chosen from either (before, the float database was
+/// refused whole: "not a valid MaxMind DB file: … expected double").
+#[test]
+fn float_coordinates_are_read() {
+    let dir = tempdir("float-coords");
+    let zones = dir.join("zones");
+    std::fs::create_dir_all(&zones).unwrap();
+    std::fs::write(zones.join("geo.test.zone"), ZONE).unwrap();
+    std::fs::write(zones.join("geo.test.pools.toml"), POOLS).unwrap();
+    let city = |cc: &str, lat: f32, lon: f32| {
+        map(&[
+            ("city", s("somewhere")),
+            ("country_code", s(cc)),
+            ("latitude", V::F32(lat)),
+            ("longitude", V::F32(lon)),
+        ])
+    };
+    let db = dir.join("dbip-city-ipv4.mmdb");
+    std::fs::write(
+        &db,
+        mmdb::build(
+            "DBIP-City-Lite",
+            &[
+                ("1.1.0.0", 16, city("FR", 48.86, 2.35)),
+                ("1.2.0.0", 16, city("US", 37.77, -122.42)),
+            ],
+        ),
+    )
+    .unwrap();
+    for (client, location, member) in [
+        ("1.1.0.1", "location 48.86, 2.35", "192.0.2.41"),
+        ("1.2.0.1", "location 37.77, -122.42", "192.0.2.40"),
+    ] {
+        let (code, out, err) = geosteer(&[
+            "explain",
+            "--zones",
+            zones.to_str().unwrap(),
+            "--geoip",
+            db.to_str().unwrap(),
+            "--client",
+            client,
+            "near.geo.test",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains(location), "{client}: {out}");
+        let (_, records) = explained_answer(&out);
+        assert!(
+            records.iter().any(|r| r.contains(member)),
+            "{client}: {out}"
+        );
+    }
+}

@@ -235,10 +235,38 @@ struct ContinentCode<'a> {
 
 #[derive(Deserialize)]
 struct LatLon {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "coordinate")]
     latitude: Option<f64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "coordinate")]
     longitude: Option<f64>,
+}
+
+/// A coordinate, whatever number type holds it: MaxMind's databases store a double, the city
+/// databases of ip-location-db a float (which a plain `f64` field refused: the whole database was
+/// "not a valid MaxMind DB file").
+fn coordinate<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    struct Number;
+    impl serde::de::Visitor<'_> for Number {
+        type Value = Option<f64>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a latitude or longitude")
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+            Ok(Some(v))
+        }
+        fn visit_f32<E>(self, v: f32) -> Result<Self::Value, E> {
+            Ok(Some(f64::from(v)))
+        }
+        #[allow(clippy::cast_precision_loss)]
+        fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(v as f64))
+        }
+        #[allow(clippy::cast_precision_loss)]
+        fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(v as f64))
+        }
+    }
+    d.deserialize_any(Number)
 }
 
 /// The fields we read, in either layout. Strings borrow from the database: no allocation.
@@ -254,9 +282,9 @@ struct Record<'a> {
     autonomous_system_number: Option<u32>,
     #[serde(borrow, default)]
     country_code: Option<&'a str>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "coordinate")]
     latitude: Option<f64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "coordinate")]
     longitude: Option<f64>,
 }
 

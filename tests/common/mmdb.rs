@@ -12,6 +12,8 @@ pub enum V {
     U32(u32),
     U64(u64),
     F64(f64),
+    /// A float (extended type 15), as ip-location-db's city databases store coordinates.
+    F32(f32),
     Map(BTreeMap<String, V>),
     Arr(Vec<V>),
 }
@@ -61,6 +63,10 @@ fn encode(v: &V, out: &mut Vec<u8>) {
         }
         V::F64(f) => {
             ctrl(out, 3, 8);
+            out.extend(f.to_be_bytes());
+        }
+        V::F32(f) => {
+            ctrl(out, 15, 4);
             out.extend(f.to_be_bytes());
         }
         V::U16(n) => uint(out, 5, &n.to_be_bytes()),

@@ -37,6 +37,23 @@ impl Flat {
     where
         F: Fn(&maxminddb::LookupResult<'_, Vec<u8>>) -> Option<Facts>,
     {
+        // a search tree of n nodes has at most n + 1 leaves; more means nodes are shared (a
+        // corrupt or hostile file can make 2^32 networks of 32 nodes): keep the tree then
+        let most = usize::try_from(reader.metadata().node_count)
+            .ok()?
+            .saturating_add(1);
+        Flat::build_at_most(reader, decode, most)
+    }
+
+    /// [`Flat::build`], giving up (`None`) past `most` networks.
+    fn build_at_most<F>(
+        reader: &Reader<Vec<u8>>,
+        decode: F,
+        most: usize,
+    ) -> Option<(Flat, Vec<Facts>)>
+    where
+        F: Fn(&maxminddb::LookupResult<'_, Vec<u8>>) -> Option<Facts>,
+    {
         let all =
             ipnetwork::IpNetwork::V4(ipnetwork::Ipv4Network::new(Ipv4Addr::UNSPECIFIED, 0).ok()?);
         let networks = reader
@@ -50,6 +67,9 @@ impl Flat {
         let mut numbered: HashMap<usize, u32> = HashMap::new();
         let mut next: u64 = 0;
         for item in networks {
+            if nets.len() >= most {
+                return None;
+            }
             let res = item.ok()?;
             let ipnetwork::IpNetwork::V4(net) = res.network().ok()? else {
                 return None;
@@ -176,6 +196,25 @@ mod tests {
             }
             assert!(found > 0, "{file}: nothing found");
         }
+    }
+
+    /// The copy stops at as many networks as the tree has leaves at most (nodes + 1): a file
+    /// whose nodes are shared stands for up to 2^32 networks of 32 nodes. Past the bound the
+    /// copy is given up and the tree stays in use.
+    #[test]
+    fn the_copy_stops_at_the_leaves_a_tree_can_have() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("geodata/dbip-country.mmdb");
+        let reader = maxminddb::Reader::from_source(std::fs::read(file).unwrap()).unwrap();
+        let nodes = reader.metadata().node_count as usize;
+        let (flat, _) = super::Flat::build(&reader, crate::geo::facts_of).unwrap();
+        assert!(
+            flat.len() <= nodes + 1,
+            "{} networks, {nodes} nodes",
+            flat.len()
+        );
+        let at_most = |n| super::Flat::build_at_most(&reader, crate::geo::facts_of, n).is_some();
+        assert!(at_most(flat.len()));
+        assert!(!at_most(flat.len() - 1));
     }
 
     /// A network's first /16 entry points at the network that holds it, even when that network

@@ -169,12 +169,18 @@ struct Setup {
     _dir: PathBuf,
 }
 
-fn setup() -> Setup {
-    let dir = tempdir("geo");
+/// `dir/zones` with the test zone and `pools` as its pool file.
+fn test_zones(dir: &Path, pools: &str) -> PathBuf {
     let zones = dir.join("zones");
     std::fs::create_dir_all(&zones).unwrap();
     std::fs::write(zones.join("geo.test.zone"), ZONE).unwrap();
-    std::fs::write(zones.join("geo.test.pools.toml"), POOLS).unwrap();
+    std::fs::write(zones.join("geo.test.pools.toml"), pools).unwrap();
+    zones
+}
+
+fn setup() -> Setup {
+    let dir = tempdir("geo");
+    let zones = test_zones(&dir, POOLS);
     let dbs = fixtures(&dir);
     let mut args: Vec<String> = vec!["--zones".into(), zones.display().to_string()];
     for d in &dbs {
@@ -434,10 +440,7 @@ fn malformed_ecs_is_formerr() {
 #[test]
 fn ecs_can_be_switched_off() {
     let dir = tempdir("geo-noecs");
-    let zones = dir.join("zones");
-    std::fs::create_dir_all(&zones).unwrap();
-    std::fs::write(zones.join("geo.test.zone"), ZONE).unwrap();
-    std::fs::write(zones.join("geo.test.pools.toml"), POOLS).unwrap();
+    let zones = test_zones(&dir, POOLS);
     let dbs = fixtures(&dir);
     let cfg = dir.join("g.toml");
     let list: Vec<String> = dbs.iter().map(|d| format!("\"{}\"", d.display())).collect();
@@ -469,14 +472,10 @@ fn ecs_can_be_switched_off() {
 #[test]
 fn two_processes_agree_for_1000_client_networks() {
     let dir = tempdir("sticky");
-    let zones = dir.join("zones");
-    std::fs::create_dir_all(&zones).unwrap();
-    std::fs::write(zones.join("geo.test.zone"), ZONE).unwrap();
-    std::fs::write(
-        zones.join("geo.test.pools.toml"),
+    let zones = test_zones(
+        &dir,
         "version = 1\n[datacenters]\na = {}\nb = {}\n[pools.p]\nnames = [\"www\"]\nmax_answers = 2\n[pools.p.members]\na = [\"192.0.2.1\", { address = \"192.0.2.2\", weight = 2 }, \"192.0.2.3\", \"192.0.2.4\", { address = \"192.0.2.5\", weight = 5 }]\nb = [\"198.51.100.1\"]\n[pools.p.route]\ndefault = [{ a = 70, b = 30 }]\n",
-    )
-    .unwrap();
+    );
     let one = Server::with_zones(&zones);
     let two = Server::with_zones(&zones);
     let mut x: u32 = 0x1234_5678;
@@ -655,10 +654,7 @@ fn the_geoip_fuzz_seeds_are_the_fixtures() {
 #[test]
 fn float_coordinates_are_read() {
     let dir = tempdir("float-coords");
-    let zones = dir.join("zones");
-    std::fs::create_dir_all(&zones).unwrap();
-    std::fs::write(zones.join("geo.test.zone"), ZONE).unwrap();
-    std::fs::write(zones.join("geo.test.pools.toml"), POOLS).unwrap();
+    let zones = test_zones(&dir, POOLS);
     let city = |cc: &str, lat: f32, lon: f32| {
         map(&[
             ("city", s("somewhere")),

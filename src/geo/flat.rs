@@ -32,7 +32,8 @@ pub(super) struct Flat {
 impl Flat {
     /// Copies the IPv4 networks of `reader`, decoding each distinct record once with `decode`
     /// (`None`: no usable data). `None` when the networks do not tile the IPv4 space (an
-    /// IPv6 database without an IPv4 subtree) or there are too many records to number.
+    /// IPv6 database without an IPv4 subtree), outnumber the leaves the tree can have, or hold
+    /// too many records to number.
     pub(super) fn build<F>(reader: &Reader<Vec<u8>>, decode: F) -> Option<(Flat, Vec<Facts>)>
     where
         F: Fn(&maxminddb::LookupResult<'_, Vec<u8>>) -> Option<Facts>,
@@ -153,9 +154,14 @@ impl Flat {
 #[cfg(test)]
 mod tests {
     use std::net::IpAddr;
-    use std::path::Path;
+    use std::path::{Path, PathBuf};
 
     use crate::geo::Database;
+
+    /// The shipped DB-IP database.
+    fn shipped() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("geodata/dbip-country.mmdb")
+    }
 
     /// Every network's first and last address, the address before it and a spread of others:
     /// the flat copy gives what the tree walk gives, for the shipped DB-IP database and the test
@@ -203,8 +209,7 @@ mod tests {
     /// copy is given up and the tree stays in use.
     #[test]
     fn the_copy_stops_at_the_leaves_a_tree_can_have() {
-        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("geodata/dbip-country.mmdb");
-        let reader = maxminddb::Reader::from_source(std::fs::read(file).unwrap()).unwrap();
+        let reader = maxminddb::Reader::from_source(std::fs::read(shipped()).unwrap()).unwrap();
         let nodes = reader.metadata().node_count as usize;
         let (flat, _) = super::Flat::build(&reader, crate::geo::facts_of).unwrap();
         assert!(
@@ -221,10 +226,7 @@ mod tests {
     /// started in an earlier /16 (a /8 spans 256 of them).
     #[test]
     fn a_network_wider_than_a_slash_16_is_found_from_each_of_them() {
-        let db = Database::open(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("geodata/dbip-country.mmdb"),
-        )
-        .unwrap();
+        let db = Database::open(&shipped()).unwrap();
         let flat = db.flat.as_ref().unwrap();
         let (start, entry) = *flat
             .nets

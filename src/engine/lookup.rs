@@ -4,6 +4,8 @@
 
 use std::net::IpAddr;
 
+use smallvec::SmallVec;
+
 use crate::geo::{Geo, Location};
 use crate::health::Decider;
 use crate::health::HealthMap;
@@ -34,33 +36,6 @@ pub enum Data<'a> {
     },
 }
 
-impl<'a> Data<'a> {
-    /// The RR type.
-    pub fn rtype(&self) -> u16 {
-        match self {
-            Data::Set(s) => s.rtype(),
-            Data::Picks { rtype, .. } => *rtype,
-        }
-    }
-
-    /// How RDATA names compress.
-    pub fn layout(&self) -> Layout {
-        match self {
-            Data::Set(s) => s.layout(),
-            Data::Picks { layout, .. } => *layout,
-        }
-    }
-
-    /// The records.
-    pub fn rdata(&self) -> impl Iterator<Item = &'a Rdata> + 'a {
-        let (set, picks): (&'a [Rdata], [Option<&'a Rdata>; MAX_ANSWERS]) = match *self {
-            Data::Set(s) => (s.rdata(), [None; MAX_ANSWERS]),
-            Data::Picks { rdata, .. } => (&[], rdata),
-        };
-        set.iter().chain(picks.into_iter().flatten())
-    }
-}
-
 /// One RRset placed in a response section.
 #[derive(Debug, Clone, Copy)]
 pub struct Part<'a> {
@@ -74,10 +49,11 @@ pub struct Part<'a> {
     pub required: bool,
 }
 
-/// The RRsets of a response, in the order they were found.
+/// The RRsets of a response, in the order they were found. The inline storage is not
+/// initialised as a whole for every query, and never spills: [`Parts::push`] stops at
+/// [`MAX_PARTS`].
 pub struct Parts<'a> {
-    items: [Option<Part<'a>>; MAX_PARTS],
-    len: usize,
+    items: SmallVec<[Part<'a>; MAX_PARTS]>,
 }
 
 impl Default for Parts<'_> {
@@ -88,10 +64,10 @@ impl Default for Parts<'_> {
 
 impl<'a> Parts<'a> {
     /// An empty list.
+    #[inline]
     pub fn new() -> Self {
         Parts {
-            items: [None; MAX_PARTS],
-            len: 0,
+            items: SmallVec::new(),
         }
     }
 
@@ -104,9 +80,8 @@ impl<'a> Parts<'a> {
             }
             _ => false,
         });
-        if !dup && self.len < MAX_PARTS {
-            self.items[self.len] = Some(p);
-            self.len += 1;
+        if !dup && self.items.len() < MAX_PARTS {
+            self.items.push(p);
         }
     }
 
@@ -122,7 +97,7 @@ impl<'a> Parts<'a> {
 
     /// The parts, in order.
     pub fn iter(&self) -> impl Iterator<Item = &Part<'a>> {
-        self.items[..self.len].iter().flatten()
+        self.items.iter()
     }
 }
 
@@ -307,6 +282,19 @@ impl Health for MemberHealth<'_> {
     #[inline]
     fn factor(&self, pool: &crate::model::Pool, dc: usize, family: Family, member: usize) -> f64 {
         self.state(pool, dc, family, member).map_or(1.0, |s| s.1)
+    }
+
+    #[inline]
+    fn serving(
+        &self,
+        pool: &crate::model::Pool,
+        dc: usize,
+        family: Family,
+        member: usize,
+    ) -> Option<f64> {
+        // one lookup of the state, not one for `up` and another for `factor`
+        let (up, factor, _) = self.state(pool, dc, family, member)?;
+        up.then_some(factor)
     }
 
     fn why(

@@ -18,13 +18,13 @@ use crate::select::{Trace, trace};
 use crate::state::Snapshot;
 use crate::wire::cookie::{self, Secrets};
 use crate::wire::ecs::{self, Ecs};
-use crate::wire::encode::{Opt, Section, Writer};
+use crate::wire::encode::{Names, Opt, Section, Writer};
 use crate::wire::query::{self, ParseError, Query};
 use crate::wire::{reply, rtype};
 
 pub use crate::state::Limits;
 pub use crate::wire::rcode;
-pub(crate) use lookup::{ClientCtx, Parts, resolve};
+pub(crate) use lookup::{ClientCtx, Data, Parts, resolve};
 
 /// Smallest UDP payload every DNS client accepts (RFC 1035 §4.2.1).
 pub const MIN_UDP: u16 = 512;
@@ -224,7 +224,8 @@ fn respond_full(
             Outcome::Drop
         }
     };
-    let q = match query::parse(packet) {
+    let mut lc = [0u8; 255];
+    let q = match query::parse(packet, &mut lc) {
         Ok(q) => q,
         Err(ParseError::Drop) => {
             trace!(trace, "not a query (too short, or a response): dropped");
@@ -273,9 +274,7 @@ fn respond_full(
     // DNS Cookies (RFC 7873 §5.2): the first COOKIE option counts; a malformed one is FORMERR
     let mut cookie_data = [0u8; cookie::REPLY_LEN];
     let mut cookie_verdict = None;
-    if let (Some(e), Some(secrets)) = (q.edns, src.cookies())
-        && let Some((_, data)) = e.option_iter().find(|&(code, _)| code == cookie::CODE)
-    {
+    if let (Some(data), Some(secrets)) = (q.edns.and_then(|e| e.cookie), src.cookies()) {
         let Some(c) = cookie::parse(data) else {
             trace!(trace, "malformed COOKIE option: FORMERR");
             return error(question_end, true, rcode::FORMERR, None, out);
@@ -287,7 +286,7 @@ fn respond_full(
     report.cookie = cookie_verdict.map(|v| (v, cookie_data));
     let cookie_out = cookie_verdict.is_some().then_some(&cookie_data);
     if q.qclass == CLASS_CH
-        && let Some(txt) = src.chaos(q.qname_lc())
+        && let Some(txt) = src.chaos(q.qname_lc)
         && matches!(q.qtype, rtype::TXT | rtype::ANY)
     {
         trace!(trace, "the server's identity (class CH)");
@@ -308,32 +307,23 @@ fn respond_full(
     let mut subnet = None;
     if limits.ecs
         && let Some(e) = q.edns
-        && src.ecs_trusted(client.ip())
+        && let Some(data) = e.ecs
     {
-        for (code, data) in e.option_iter() {
-            if code != ecs::CODE {
-                continue;
-            }
-            match (subnet, ecs::parse(data)) {
-                (None, Ok(s)) => subnet = Some(s),
+        if src.ecs_trusted(client.ip()) {
+            match ecs::parse(data) {
+                Ok(s) if !e.ecs_repeated => subnet = Some(s),
                 _ => {
                     trace!(trace, "malformed or repeated ECS option: FORMERR");
                     return error(question_end, true, rcode::FORMERR, cookie_out, out);
                 }
             }
+        } else {
+            trace!(
+                trace,
+                "client subnet (ECS) from {}, which is not in ecs_trusted: ignored",
+                client.ip()
+            );
         }
-    }
-    if subnet.is_none()
-        && limits.ecs
-        && q.edns
-            .is_some_and(|e| e.option_iter().any(|(c, _)| c == ecs::CODE))
-        && !src.ecs_trusted(client.ip())
-    {
-        trace!(
-            trace,
-            "client subnet (ECS) from {}, which is not in ecs_trusted: ignored",
-            client.ip()
-        );
     }
     // a /0 subnet says "do not use my address": locate by the packet's source, scope 0
     let addr = match subnet {
@@ -380,10 +370,7 @@ fn respond_full(
 
 /// Whether the query carries an NSID option (RFC 5001: empty, asking for ours).
 fn asked_nsid(q: &Query<'_>) -> bool {
-    q.edns.is_some_and(|e| {
-        e.option_iter()
-            .any(|(code, _)| code == crate::wire::encode::NSID)
-    })
+    q.edns.is_some_and(|e| e.nsid)
 }
 
 /// The answer to a CH TXT query for the server's identity: one TXT record, class CH.
@@ -402,7 +389,15 @@ fn identity_answer(
         limit -= Opt::wire_len(None, nsid, cookie.is_some());
     }
     let flags = reply::flags(q.header.flags_hi, q.header.flags_lo, true, rcode::NOERROR);
-    let mut w = Writer::new(out, q.header.id, flags, Some((q.qname, q.question)), limit);
+    let mut names = Names::new();
+    let mut w = Writer::new(
+        out,
+        &mut names,
+        q.header.id,
+        flags,
+        Some((q.qname, q.question)),
+        limit,
+    );
     w.set_class(CLASS_CH);
     w.rrset(
         Section::Answer,
@@ -452,7 +447,7 @@ fn answer(
     out: &mut Vec<u8>,
 ) -> (Outcome, u8) {
     let mut parts = Parts::new();
-    let res = resolve(zones, q.qname, q.qname_lc(), q.qtype, ctx, &mut parts);
+    let res = resolve(zones, q.qname, q.qname_lc, q.qtype, ctx, &mut parts);
 
     let edns = q.edns;
     let mut limit = size_limit(edns.map(|e| e.payload), limits, transport);
@@ -460,7 +455,15 @@ fn answer(
         limit -= Opt::wire_len(subnet.as_ref(), nsid, cookie.is_some());
     }
     let flags = reply::flags(q.header.flags_hi, q.header.flags_lo, res.aa, res.rcode);
-    let mut w = Writer::new(out, q.header.id, flags, Some((q.qname, q.question)), limit);
+    let mut names = Names::new();
+    let mut w = Writer::new(
+        out,
+        &mut names,
+        q.header.id,
+        flags,
+        Some((q.qname, q.question)),
+        limit,
+    );
     // a SERVFAIL carries no records, even those a CNAME chain found before it failed
     let sections = if res.rcode == rcode::SERVFAIL {
         &[][..]
@@ -469,14 +472,28 @@ fn answer(
     };
     for &section in sections {
         for p in parts.iter().filter(|p| p.section == section) {
-            let written = w.rrset(
-                section,
-                p.owner,
-                p.data.rtype(),
-                p.data.layout(),
-                p.data.rdata().map(|r| (r.ttl(), r.bytes())),
-                p.ttl,
-            );
+            let written = match p.data {
+                Data::Set(set) => w.rrset(
+                    section,
+                    p.owner,
+                    set.rtype(),
+                    set.layout(),
+                    set.rdata().iter().map(|r| (r.ttl(), r.bytes())),
+                    p.ttl,
+                ),
+                Data::Picks {
+                    rtype,
+                    layout,
+                    ref rdata,
+                } => w.rrset(
+                    section,
+                    p.owner,
+                    rtype,
+                    layout,
+                    rdata.iter().flatten().map(|r| (r.ttl(), r.bytes())),
+                    p.ttl,
+                ),
+            };
             if !written && p.required {
                 // glue that the referral needs did not fit (RFC 9471): the client must retry on TCP
                 w.set_truncated();

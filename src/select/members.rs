@@ -22,16 +22,22 @@ pub(super) fn pick<'p, H: Health>(
     let k = pool.max_answers.clamp(1, MAX_ANSWERS);
     let top = best.get_mut(..k).unwrap_or_default();
     let mut up_count = 0;
+    // a single member needs no score: it is the answer when it is up
+    let single = members.len() == 1;
     for (mi, m) in members.iter().enumerate() {
-        if !health.up(pool, dc, family, mi) {
+        let Some(factor) = health.serving(pool, dc, family, mi) else {
             continue;
-        }
-        let weight = m.weight * health.factor(pool, dc, family, mi);
+        };
+        let weight = m.weight * factor;
         if weight <= 0.0 {
             continue;
         }
         up_count += 1;
-        let s = score(client.key, pool.seed, m.key, weight);
+        let s = if single {
+            0.0
+        } else {
+            score(client.key, pool.seed, m.key, weight)
+        };
         // insert into the sorted top-k
         if top.last().is_some_and(|l| s > l.0) {
             let mut j = k - 1;

@@ -60,6 +60,15 @@ pub trait Health {
         1.0
     }
 
+    /// Whether a member may be answered and with which weight factor: `None` when it is down,
+    /// else [`Health::factor`]. Selection asks this once per member; a view that finds both in
+    /// one lookup should say so here.
+    #[inline]
+    fn serving(&self, pool: &Pool, dc: usize, family: Family, member: usize) -> Option<f64> {
+        self.up(pool, dc, family, member)
+            .then(|| self.factor(pool, dc, family, member))
+    }
+
     /// Why a member is in the state it is, for traces (`drain by override */ams: …`).
     fn why(&self, _pool: &Pool, _dc: usize, _family: Family, _member: usize) -> Option<String> {
         None
@@ -311,9 +320,10 @@ fn select_at<'p, H: Health>(
     }
 
     let healthy = tiers::choose(pool, dcs, tiers, family, client, health, &mut trace);
-    // with every member counted up: is there anything of this family at all?
-    let any = tiers::choose(pool, dcs, tiers, family, client, &AllUp, &mut None);
-    let (choice, fail_open) = match (healthy, any) {
+    // only when nothing is available: with every member counted up, is there anything of this
+    // family at all?
+    let any = || tiers::choose(pool, dcs, tiers, family, client, &AllUp, &mut None);
+    let (choice, fail_open) = match healthy.map_or_else(|| (None, any()), |c| (Some(c), None)) {
         (Some(c), _) => (c, false),
         (None, None) => {
             trace!(

@@ -47,8 +47,8 @@ fn available<H: Health>(pool: &Pool, dc: usize, family: Family, health: &H) -> b
     let (mut up, mut total) = (0.0, 0.0);
     for (m, member) in members.iter().enumerate() {
         total += member.weight;
-        if health.up(pool, dc, family, m) {
-            up += member.weight * health.factor(pool, dc, family, m);
+        if let Some(factor) = health.serving(pool, dc, family, m) {
+            up += member.weight * factor;
         }
     }
     up > 0.0 && up >= pool.min_healthy * total

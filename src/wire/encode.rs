@@ -4,6 +4,8 @@
 //! The compression table is a fixed array on the stack: names that do not fit in it are simply
 //! written uncompressed, so encoding never allocates once the output buffer has grown to size.
 
+use smallvec::SmallVec;
+
 use crate::wire::Layout;
 use crate::wire::ecs::Ecs;
 use crate::wire::name::wire_len;
@@ -107,12 +109,35 @@ impl Opt<'_> {
     }
 }
 
+/// The compression targets of a response: (offset in the message, the name suffix written there
+/// in uncompressed wire form). It lives in the caller's frame and the [`Writer`] borrows it:
+/// moved inside the writer it made every writer 1.2 KB to copy. Its inline storage is never
+/// initialised as a whole (a response uses a few entries of it) and never spills:
+/// [`Writer::remember`] stops at [`TABLE`].
+pub struct Names<'a> {
+    table: SmallVec<[(u16, &'a [u8]); TABLE]>,
+}
+
+impl Names<'_> {
+    /// An empty table.
+    #[inline]
+    pub fn new() -> Self {
+        Names {
+            table: SmallVec::new(),
+        }
+    }
+}
+
+impl Default for Names<'_> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// An in-progress response.
 pub struct Writer<'a, 'b> {
     out: &'b mut Vec<u8>,
-    /// (offset in `out`, the name suffix written there in uncompressed wire form)
-    table: [(u16, &'a [u8]); TABLE],
-    table_len: usize,
+    table: &'b mut SmallVec<[(u16, &'a [u8]); TABLE]>,
     limit: usize,
     counts: [u16; 3],
     truncated: bool,
@@ -140,22 +165,25 @@ fn suffixes(name: &[u8], upto: usize) -> impl Iterator<Item = (usize, &[u8])> {
 impl<'a, 'b> Writer<'a, 'b> {
     /// Starts a response: a header with the given flags, and the question echoed as received.
     /// `limit` is the largest message allowed (the space for the OPT record must already be
-    /// subtracted: see [`Opt::wire_len`]).
+    /// subtracted: see [`Opt::wire_len`]). `names` is emptied and holds the compression targets.
+    #[inline]
     pub fn new(
         out: &'b mut Vec<u8>,
+        names: &'b mut Names<'a>,
         id: u16,
         flags: u16,
         question: Option<(&'a [u8], &'a [u8])>,
         limit: usize,
     ) -> Writer<'a, 'b> {
         out.clear();
-        out.extend_from_slice(&id.to_be_bytes());
-        out.extend_from_slice(&flags.to_be_bytes());
-        out.extend_from_slice(&[0, u8::from(question.is_some()), 0, 0, 0, 0, 0, 0]);
+        let [i0, i1] = id.to_be_bytes();
+        let [f0, f1] = flags.to_be_bytes();
+        let qd = u8::from(question.is_some());
+        out.extend_from_slice(&[i0, i1, f0, f1, 0, qd, 0, 0, 0, 0, 0, 0]);
+        names.table.clear();
         let mut w = Writer {
             out,
-            table: [(0, &[][..]); TABLE],
-            table_len: 0,
+            table: &mut names.table,
             limit,
             counts: [0; 3],
             truncated: false,
@@ -190,42 +218,57 @@ impl<'a, 'b> Writer<'a, 'b> {
             let Ok(off) = u16::try_from(offset + p) else {
                 return;
             };
-            if off >= 0x3fff || self.table_len == TABLE {
+            if off >= 0x3fff || self.table.len() == TABLE {
                 return;
             }
-            self.table[self.table_len] = (off, suffix);
-            self.table_len += 1;
+            self.table.push((off, suffix));
         }
     }
 
+    #[inline]
     fn lookup(&self, suffix: &[u8]) -> Option<u16> {
-        self.table[..self.table_len]
+        self.table
             .iter()
-            .find(|(_, n)| n.len() == suffix.len() && n.eq_ignore_ascii_case(suffix))
+            // zone data is lower case: equal bytes settle most comparisons without folding case
+            .find(|(_, n)| {
+                n.len() == suffix.len() && (*n == suffix || n.eq_ignore_ascii_case(suffix))
+            })
             .map(|&(o, _)| o)
     }
 
-    /// Writes a name, compressed against the names already in the message.
-    fn name(&mut self, name: &'a [u8]) {
+    /// Writes a name, compressed against the names already in the message. Returns where a
+    /// later copy of the same name may point to: the target its first suffix matched, or the
+    /// place it was written whole when that was remembered (`None`: neither).
+    fn name(&mut self, name: &'a [u8]) -> Option<u16> {
         let start = self.out.len();
         for (p, suffix) in suffixes(name, name.len()) {
             if let Some(off) = self.lookup(suffix) {
                 self.out
                     .extend_from_slice(name.get(..p).unwrap_or_default());
                 self.out.extend_from_slice(&(0xc000 | off).to_be_bytes());
+                let remembered = self.table.len();
                 self.remember(start, name, p);
-                return;
+                return if p == 0 {
+                    Some(off)
+                } else {
+                    // the whole name was remembered first, at `start`
+                    (self.table.len() > remembered).then_some(start as u16)
+                };
             }
         }
         self.out.extend_from_slice(name);
+        let remembered = self.table.len();
         self.remember(start, name, name.len());
+        (self.table.len() > remembered).then_some(start as u16)
     }
 
     fn rdata(&mut self, layout: Layout, b: &'a [u8]) {
         let len_at = self.out.len();
         self.out.extend_from_slice(&[0, 0]);
         match (layout, b.split_at_checked(2)) {
-            (Layout::Name, _) => self.name(b),
+            (Layout::Name, _) => {
+                self.name(b);
+            }
             (Layout::PrefName, Some((pref, name))) => {
                 self.out.extend_from_slice(pref);
                 self.name(name);
@@ -261,21 +304,36 @@ impl<'a, 'b> Writer<'a, 'b> {
             return false;
         }
         let start = self.out.len();
-        let table_len = self.table_len;
+        let table_len = self.table.len();
+        let [t0, t1] = rtype.to_be_bytes();
+        let [c0, c1] = self.class.to_be_bytes();
         let mut n = 0;
+        // where later records of the set point for the owner: every record has the same one,
+        // and compressing it again would find the same target
+        let mut owner_at: Option<u16> = None;
         for (rd_ttl, bytes) in rdata {
             n += 1;
-            self.name(owner);
-            self.out.extend_from_slice(&rtype.to_be_bytes());
-            self.out.extend_from_slice(&self.class.to_be_bytes());
-            self.out
-                .extend_from_slice(&ttl.unwrap_or(rd_ttl).to_be_bytes());
-            self.rdata(layout, bytes);
+            match owner_at {
+                Some(off) if n > 1 => self.out.extend_from_slice(&(0xc000 | off).to_be_bytes()),
+                _ => owner_at = self.name(owner),
+            }
+            let [l0, l1, l2, l3] = ttl.unwrap_or(rd_ttl).to_be_bytes();
+            if layout == Layout::Raw {
+                // RDATA without names: its length is known, one write for the fixed fields
+                let [d0, d1] = u16::try_from(bytes.len()).unwrap_or(u16::MAX).to_be_bytes();
+                self.out
+                    .extend_from_slice(&[t0, t1, c0, c1, l0, l1, l2, l3, d0, d1]);
+                self.out.extend_from_slice(bytes);
+            } else {
+                self.out
+                    .extend_from_slice(&[t0, t1, c0, c1, l0, l1, l2, l3]);
+                self.rdata(layout, bytes);
+            }
         }
         if self.out.len() > self.limit {
             // roll back: no partial RRsets, and forget compression targets that are gone
             self.out.truncate(start);
-            self.table_len = table_len;
+            self.table.truncate(table_len);
             if section != Section::Additional {
                 self.truncated = true;
             }
@@ -325,7 +383,8 @@ mod tests {
         let question = [&q[..], &[0, 5, 0, 1]].concat();
         let cname = set(5, Layout::Name, &[b"\x03web\x07example\x03com\x00"]);
         let mut buf = Vec::new();
-        let mut w = Writer::new(&mut buf, 1, 0x8400, Some((q, &question)), 512);
+        let mut names = Names::new();
+        let mut w = Writer::new(&mut buf, &mut names, 1, 0x8400, Some((q, &question)), 512);
         assert!(w.rrset(
             Section::Answer,
             q,
@@ -351,7 +410,8 @@ mod tests {
         let big: &'static [u8] = Box::leak(vec![200u8; 201].into_boxed_slice());
         let txt = set(16, Layout::Raw, &[big, big, big]);
         let mut buf = Vec::new();
-        let mut w = Writer::new(&mut buf, 1, 0x8400, Some((q, &question)), 512);
+        let mut names = Names::new();
+        let mut w = Writer::new(&mut buf, &mut names, 1, 0x8400, Some((q, &question)), 512);
         assert!(!w.rrset(Section::Answer, q, 16, txt.layout, txt.rdata.clone(), None));
         assert!(w.truncated());
         let out = w.finish(None).clone();

@@ -102,6 +102,15 @@ pub struct Edns<'a> {
     pub dnssec_ok: bool,
     /// The option bytes (RDATA of the OPT record), already checked to be well-formed TLVs.
     pub options: &'a [u8],
+    /// The data of the first COOKIE option (RFC 7873), found while the options were checked so
+    /// the engine does not walk them again.
+    pub cookie: Option<&'a [u8]>,
+    /// The data of the first Client Subnet option (RFC 7871).
+    pub ecs: Option<&'a [u8]>,
+    /// More than one Client Subnet option (FORMERR when ECS is used, RFC 7871 §6).
+    pub ecs_repeated: bool,
+    /// An NSID option asks for the server's identity (RFC 5001).
+    pub nsid: bool,
 }
 
 impl<'a> Edns<'a> {
@@ -124,9 +133,8 @@ pub struct Query<'a> {
     pub header: Header,
     /// The question's name exactly as received (case preserved, uncompressed).
     pub qname: &'a [u8],
-    /// The question's name in lower case.
-    pub qname_lc: [u8; 255],
-    pub qname_len: usize,
+    /// The question's name in lower case, in the buffer the caller gave [`parse`].
+    pub qname_lc: &'a [u8],
     pub qtype: u16,
     pub qclass: u16,
     /// The whole question section as received, for echoing.
@@ -142,14 +150,6 @@ pub struct Query<'a> {
 pub struct Tsig<'a> {
     pub key: &'a [u8],
     pub rdata: &'a [u8],
-}
-
-impl Query<'_> {
-    /// The lower-case question name.
-    #[inline]
-    pub fn qname_lc(&self) -> &[u8] {
-        self.qname_lc.get(..self.qname_len).unwrap_or(&[])
-    }
 }
 
 /// Why a packet could not be parsed as a query.
@@ -197,8 +197,9 @@ pub(crate) fn skip_name(b: &[u8], mut p: usize) -> Option<usize> {
     }
 }
 
-/// Parses a query packet.
-pub fn parse(b: &[u8]) -> Result<Query<'_>, ParseError> {
+/// Parses a query packet; the lower-case question name is written into `lc`, which the caller
+/// owns so that the query stays small to pass around.
+pub fn parse<'a>(b: &'a [u8], lc: &'a mut [u8; 255]) -> Result<Query<'a>, ParseError> {
     let header = Header::read(b).ok_or(ParseError::Drop)?;
     if header.is_response() {
         return Err(ParseError::Drop);
@@ -214,26 +215,23 @@ pub fn parse(b: &[u8]) -> Result<Query<'_>, ParseError> {
         return Err(formerr(None));
     }
     // the question name: no compression pointers (there is nothing before it to point to)
-    let mut qname_lc = [0u8; 255];
     let mut p = 12;
-    let mut n = 0;
     loop {
         let l = *b.get(p).ok_or(formerr(None))? as usize;
-        if l > 63 || n + l + 1 > 255 {
+        p += l + 1;
+        // a name is at most 255 octets with its final zero (RFC 1035 §3.1)
+        if l > 63 || p - 12 > 255 {
             return Err(formerr(None));
         }
-        let label = b.get(p..p + l + 1).ok_or(formerr(None))?;
-        let dst = qname_lc.get_mut(n..n + l + 1).ok_or(formerr(None))?;
-        for (i, (d, c)) in dst.iter_mut().zip(label).enumerate() {
-            *d = if i == 0 { *c } else { c.to_ascii_lowercase() };
-        }
-        n += l + 1;
-        p += l + 1;
         if l == 0 {
             break;
         }
     }
     let qname = b.get(12..p).ok_or(formerr(None))?;
+    // lower case in one pass: a length octet (at most 63) is never an upper-case letter
+    let qname_lc = lc.get_mut(..qname.len()).ok_or(formerr(None))?;
+    qname_lc.copy_from_slice(qname);
+    qname_lc.make_ascii_lowercase();
     let qtype = u16_at(b, p).ok_or(formerr(None))?;
     let qclass = u16_at(b, p + 2).ok_or(formerr(None))?;
     p += 4;
@@ -279,21 +277,32 @@ pub fn parse(b: &[u8]) -> Result<Query<'_>, ParseError> {
             if opt_count > 1 || b.get(name_start) != Some(&0) {
                 return Err(formerr_q(true));
             }
-            // options must be whole TLVs
-            let mut o = 0;
-            while o < rdata.len() {
-                let len = u16_at(rdata, o + 2).ok_or(formerr_q(true))? as usize;
-                o += 4 + len;
-                if o > rdata.len() {
-                    return Err(formerr_q(true));
-                }
-            }
-            edns = Some(Edns {
+            // options must be whole TLVs; the ones the engine reads are noted on the way
+            let mut e = Edns {
                 payload: class,
                 version: ttl_hi.get(1).copied().unwrap_or(0),
                 dnssec_ok: ttl_hi.get(2).is_some_and(|f| f & 0x80 != 0),
                 options: rdata,
-            });
+                cookie: None,
+                ecs: None,
+                ecs_repeated: false,
+                nsid: false,
+            };
+            let mut o = 0;
+            while o < rdata.len() {
+                let code = u16_at(rdata, o).ok_or(formerr_q(true))?;
+                let len = u16_at(rdata, o + 2).ok_or(formerr_q(true))? as usize;
+                let data = rdata.get(o + 4..o + 4 + len).ok_or(formerr_q(true))?;
+                o += 4 + len;
+                match code {
+                    crate::wire::cookie::CODE if e.cookie.is_none() => e.cookie = Some(data),
+                    crate::wire::ecs::CODE if e.ecs.is_none() => e.ecs = Some(data),
+                    crate::wire::ecs::CODE => e.ecs_repeated = true,
+                    crate::wire::encode::NSID => e.nsid = true,
+                    _ => {}
+                }
+            }
+            edns = Some(e);
         }
     }
     if p != b.len() {
@@ -303,7 +312,6 @@ pub fn parse(b: &[u8]) -> Result<Query<'_>, ParseError> {
         header,
         qname,
         qname_lc,
-        qname_len: n,
         qtype,
         qclass,
         question: b.get(12..question_end).ok_or(formerr(None))?,
@@ -349,7 +357,7 @@ mod tests {
         let b = query(b"\x03WwW\x07example\x03com\x00", 1, OPT, 1);
         let q = parse(&b).unwrap();
         assert_eq!(q.qname, b"\x03WwW\x07example\x03com\x00");
-        assert_eq!(q.qname_lc(), b"\x03www\x07example\x03com\x00");
+        assert_eq!(q.qname_lc, b"\x03www\x07example\x03com\x00");
         assert_eq!(q.qtype, 1);
         let e = q.edns.unwrap();
         assert_eq!(e.payload, 4096);
@@ -375,6 +383,30 @@ mod tests {
         long.insert(193, b'a');
         assert_eq!(long.len(), 256);
         assert_eq!(skip_name(&long, 0), None);
+    }
+
+    fn parse(b: &[u8]) -> Result<Query<'_>, ParseError> {
+        // the lower-case name outlives the test's use of the query
+        super::parse(b, Box::leak(Box::new([0; 255])))
+    }
+
+    #[test]
+    fn finds_the_options_the_engine_reads() {
+        // COOKIE (8 bytes), ECS twice, NSID, an unknown option
+        let mut opts = vec![0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8];
+        opts.extend([0, 8, 0, 7, 0, 1, 24, 0, 192, 0, 2]);
+        opts.extend([0, 8, 0, 4, 0, 1, 0, 0]);
+        opts.extend([0, 3, 0, 0, 0xff, 0x00, 0, 1, 9]);
+        let mut rr = vec![0, 0, 41, 0x10, 0, 0, 0, 0, 0];
+        rr.extend((opts.len() as u16).to_be_bytes());
+        rr.extend(&opts);
+        let b = query(b"\x01a\x00", 1, &rr, 1);
+        let e = parse(&b).unwrap().edns.unwrap();
+        assert_eq!(e.cookie, Some(&[1, 2, 3, 4, 5, 6, 7, 8][..]));
+        assert_eq!(e.ecs, Some(&[0, 1, 24, 0, 192, 0, 2][..]));
+        assert!(e.ecs_repeated);
+        assert!(e.nsid);
+        assert_eq!(e.option_iter().count(), 5);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Response headers and the replies that carry no records: FORMERR, NOTIMP, REFUSED, BADVERS.
 
-use crate::wire::encode::{Opt, Writer};
+use crate::wire::encode::{Names, Opt, Writer};
 
 /// Header flags of a response: QR, the query's OPCODE, AA, RD and CD copied, and the RCODE's low
 /// four bits (`q_hi`, `q_lo`: bytes 2 and 3 of the query's header).
@@ -32,7 +32,8 @@ pub fn error(
     let question = question_end
         .and_then(|end| packet.get(12..end))
         .and_then(|q| Some((q.get(..q.len().checked_sub(4)?)?, q)));
-    let w = Writer::new(out, id, flags, question, usize::MAX);
+    let mut names = Names::new();
+    let w = Writer::new(out, &mut names, id, flags, question, usize::MAX);
     let opt = edns.then_some(Opt {
         payload,
         rcode,

@@ -145,6 +145,27 @@ impl Flat {
         )
     }
 
+    /// Starts fetching the index entry of `ip`'s /16 ([`crate::sys::prefetch`]).
+    #[inline]
+    pub(super) fn prefetch_index(&self, ip: Ipv4Addr) {
+        if let Some(e) = self.index.get((u32::from(ip) >> 16) as usize) {
+            crate::sys::prefetch(e);
+        }
+    }
+
+    /// Starts fetching the first networks of `ip`'s /16 (reads the index entry, so call
+    /// [`Flat::prefetch_index`] for a whole batch first).
+    #[inline]
+    pub(super) fn prefetch_networks(&self, ip: Ipv4Addr) {
+        if let Some(n) = self
+            .index
+            .get((u32::from(ip) >> 16) as usize)
+            .and_then(|&lo| self.nets.get(lo as usize))
+        {
+            crate::sys::prefetch(n);
+        }
+    }
+
     /// How many networks the copy holds.
     pub(super) fn len(&self) -> usize {
         self.nets.len()
@@ -156,7 +177,7 @@ mod tests {
     use std::net::IpAddr;
     use std::path::{Path, PathBuf};
 
-    use crate::geo::Database;
+    use crate::geo::{Database, Geo, Location};
 
     /// The shipped DB-IP database.
     fn shipped() -> PathBuf {
@@ -194,13 +215,28 @@ mod tests {
                 probes.push(x);
             }
             let mut found = 0;
-            for ip in probes {
+            for &ip in &probes {
                 let addr = IpAddr::from(std::net::Ipv4Addr::from(ip));
                 let flat = db.find(addr).unwrap();
                 assert_eq!(Some(flat), db.find_in_tree(addr), "{file}: {addr}");
                 found += usize::from(flat.1.is_some());
             }
             assert!(found > 0, "{file}: nothing found");
+            // alone, the database locates by its flat copy and the locations worked out at
+            // open: the same as a tree walk and the merge every other case goes through
+            let geo = Geo {
+                databases: vec![db],
+            };
+            let db = geo.databases.first().unwrap();
+            for ip in probes {
+                let addr = IpAddr::from(std::net::Ipv4Addr::from(ip));
+                let mut merged = Location::default();
+                if let Some((prefix, facts)) = db.find_in_tree(addr) {
+                    merged.add(prefix, facts);
+                }
+                merged.fill_from_country();
+                assert_eq!(geo.locate(addr), merged, "{file}: {addr}");
+            }
         }
     }
 

@@ -89,6 +89,10 @@ pub struct Database {
     flat: Option<flat::Flat>,
     /// The decoded records the flat copy numbers.
     facts: Box<[Facts]>,
+    /// For each of those records, the location it gives when this is the only database: its
+    /// fields with the continent and the centroid filled in from the country, so that locating
+    /// an IPv4 client is the flat lookup and a copy ([`Geo::locate`]).
+    located: Box<[Location]>,
 }
 
 impl fmt::Debug for Database {
@@ -183,12 +187,22 @@ impl Database {
             Some((flat, facts)) => (Some(flat), facts.into_boxed_slice()),
             None => (None, Box::default()),
         };
+        let located = facts
+            .iter()
+            .map(|f| {
+                let mut loc = Location::default();
+                loc.add(0, Some(*f));
+                loc.fill_from_country();
+                loc
+            })
+            .collect();
         Ok(Database {
             path: path.to_path_buf(),
             kind: reader.metadata().database_type.clone(),
             reader,
             flat,
             facts,
+            located,
         })
     }
 
@@ -321,33 +335,88 @@ impl Geo {
 
     /// Locates an address. Never fails: a database error for one address counts as "not found".
     pub fn locate(&self, addr: IpAddr) -> Location {
+        // one database and an IPv4 client: the record's location was worked out when the
+        // database was opened (the same steps as below, done once per record)
+        if let ([db], IpAddr::V4(v4)) = (self.databases.as_slice(), addr)
+            && let Some(flat) = &db.flat
+        {
+            let (prefix, record) = flat.find(v4);
+            let mut loc = record
+                .and_then(|r| db.located.get(r))
+                .copied()
+                .unwrap_or_default();
+            loc.prefix_len = prefix;
+            return loc;
+        }
         let mut loc = Location::default();
         for db in &self.databases {
-            let Some((prefix, facts)) = db.find(addr) else {
-                continue;
-            };
-            loc.prefix_len = loc.prefix_len.max(prefix);
-            let Some(f) = facts else {
-                continue;
-            };
-            loc.found = true;
-            loc.country = loc.country.or(f.country);
-            loc.continent = loc.continent.or(f.continent);
-            loc.subdivision = loc.subdivision.or(f.subdivision);
-            loc.asn = loc.asn.or(f.asn);
-            loc.coords = loc.coords.or(f.coords);
-        }
-        if let Some(info) = loc.country.and_then(|c| country(c.as_str())) {
-            if loc.continent.is_none() {
-                loc.continent = Some(info.continent);
-                loc.derived_continent = true;
-            }
-            if loc.coords.is_none() {
-                loc.coords = Some((info.lat, info.lon));
-                loc.centroid = true;
+            if let Some((prefix, facts)) = db.find(addr) {
+                loc.add(prefix, facts);
             }
         }
+        loc.fill_from_country();
         loc
+    }
+}
+
+impl Geo {
+    /// The flat copy that locates `addr` on its own, when there is one (one database, an IPv4
+    /// address): what [`Geo::locate`] reads first.
+    #[inline]
+    fn sole_flat(&self, addr: IpAddr) -> Option<(&flat::Flat, std::net::Ipv4Addr)> {
+        match (self.databases.as_slice(), addr) {
+            ([db], IpAddr::V4(v4)) => db.flat.as_ref().map(|f| (f, v4)),
+            _ => None,
+        }
+    }
+
+    /// Starts loading what locating `addr` will read first; for a batch of clients, call this
+    /// for all of them, then [`Geo::prefetch_networks`] for all, then locate them: the cache
+    /// misses of the lookups overlap instead of waiting one after the other. A hint only.
+    #[inline]
+    pub fn prefetch_index(&self, addr: IpAddr) {
+        if let Some((flat, v4)) = self.sole_flat(addr) {
+            flat.prefetch_index(v4);
+        }
+    }
+
+    /// The second step of [`Geo::prefetch_index`].
+    #[inline]
+    pub fn prefetch_networks(&self, addr: IpAddr) {
+        if let Some((flat, v4)) = self.sole_flat(addr) {
+            flat.prefetch_networks(v4);
+        }
+    }
+}
+
+impl Location {
+    /// Adds what one database says (its network's prefix length and its record, if any): each
+    /// field comes from the first database that has it.
+    fn add(&mut self, prefix: u8, facts: Option<Facts>) {
+        self.prefix_len = self.prefix_len.max(prefix);
+        let Some(f) = facts else {
+            return;
+        };
+        self.found = true;
+        self.country = self.country.or(f.country);
+        self.continent = self.continent.or(f.continent);
+        self.subdivision = self.subdivision.or(f.subdivision);
+        self.asn = self.asn.or(f.asn);
+        self.coords = self.coords.or(f.coords);
+    }
+
+    /// Where the databases gave no continent or no coordinates, the country table fills them in.
+    fn fill_from_country(&mut self) {
+        if let Some(info) = self.country.and_then(|c| country(c.as_str())) {
+            if self.continent.is_none() {
+                self.continent = Some(info.continent);
+                self.derived_continent = true;
+            }
+            if self.coords.is_none() {
+                self.coords = Some((info.lat, info.lon));
+                self.centroid = true;
+            }
+        }
     }
 }
 

@@ -604,6 +604,9 @@ impl Zone {
 pub struct ZoneSet {
     zones: Vec<Zone>,
     by_apex: NameMap<usize>,
+    /// Bit n set when some apex is n octets long: a suffix of another length is no apex, and
+    /// is passed over without hashing it.
+    apex_lens: [u64; 4],
 }
 
 impl ZoneSet {
@@ -617,7 +620,26 @@ impl ZoneSet {
             .enumerate()
             .map(|(i, z)| (z.apex.clone(), i))
             .collect();
-        ZoneSet { zones, by_apex }
+        let mut apex_lens = [0u64; 4];
+        for z in &zones {
+            let n = z.apex.len().min(255);
+            if let Some(w) = apex_lens.get_mut(n / 64) {
+                *w |= 1 << (n % 64);
+            }
+        }
+        ZoneSet {
+            zones,
+            by_apex,
+            apex_lens,
+        }
+    }
+
+    /// Whether some apex is `n` octets long.
+    #[inline]
+    fn apex_len(&self, n: usize) -> bool {
+        self.apex_lens
+            .get(n / 64)
+            .is_some_and(|w| w & (1 << (n % 64)) != 0)
     }
 
     /// The zones, in file order.
@@ -638,6 +660,7 @@ impl ZoneSet {
         let mut skipped = 0;
         loop {
             if skipped >= skip
+                && self.apex_len(lc_name.len().saturating_sub(pos))
                 && let Some(&i) = lc_name.get(pos..).and_then(|n| self.by_apex.get(n))
             {
                 return self.zones.get(i);

@@ -207,6 +207,9 @@ impl Worker {
             };
             let t0 = Instant::now();
             let snap = self.state.load();
+            if n > 1 {
+                prefetch_locations(&snap, &got[..n], &bufs[..]);
+            }
             // a bug that panics on some packet costs that batch, not the worker
             let answered = super::survive(&snap, "a batch of UDP queries", || {
                 for i in 0..n {
@@ -242,6 +245,25 @@ impl Worker {
             send_all(fd, &mut tx, &got[..n], &outs, &replies[..n], wildcard);
         }
         Ok(())
+    }
+}
+
+/// Starts the GeoIP lookup of every client of a batch (the ECS subnet, or the source address)
+/// before any is answered: each lookup is a couple of likely cache misses in megabytes of
+/// networks, and started together they overlap instead of waiting one after the other. A hint
+/// only: a query that needs no location (a static answer) just costs the ECS scan.
+fn prefetch_locations(snap: &crate::state::Snapshot, got: &[Received], bufs: &[[u8; MAX_QUERY]]) {
+    let geo = &snap.geo;
+    let mut clients = [None; BATCH];
+    for ((slot, r), buf) in clients.iter_mut().zip(got).zip(bufs) {
+        let request = buf.get(..r.len).unwrap_or_default();
+        *slot = crate::wire::query::ecs_hint(request).or(r.peer.map(|p| p.ip().to_canonical()));
+        if let Some(a) = *slot {
+            geo.prefetch_index(a);
+        }
+    }
+    for &a in clients.iter().flatten() {
+        geo.prefetch_networks(a);
     }
 }
 

@@ -199,6 +199,7 @@ pub(crate) fn skip_name(b: &[u8], mut p: usize) -> Option<usize> {
 
 /// Parses a query packet; the lower-case question name is written into `lc`, which the caller
 /// owns so that the query stays small to pass around.
+#[inline]
 pub fn parse<'a>(b: &'a [u8], lc: &'a mut [u8; 255]) -> Result<Query<'a>, ParseError> {
     let header = Header::read(b).ok_or(ParseError::Drop)?;
     if header.is_response() {
@@ -320,6 +321,35 @@ pub fn parse<'a>(b: &'a [u8], lc: &'a mut [u8; 255]) -> Result<Query<'a>, ParseE
     })
 }
 
+/// The address of a query's Client Subnet option, found without the checks of [`parse`]: a hint
+/// for starting the client's GeoIP lookup early ([`crate::geo::Geo::prefetch_index`]). What the
+/// query means, and whether its option is used, is still for `parse` and the engine to decide.
+/// `None` when the first additional record is not an OPT with a usable ECS option.
+pub fn ecs_hint(b: &[u8]) -> Option<IpAddr> {
+    if u16_at(b, 10)? == 0 {
+        return None;
+    }
+    let owner = skip_name(b, 12)? + 4;
+    let p = skip_name(b, owner)?;
+    if u16_at(b, p)? != rtype::OPT {
+        return None;
+    }
+    let rdlen = u16_at(b, p + 8)? as usize;
+    let options = b.get(p + 10..p + 10 + rdlen)?;
+    let mut o = 0;
+    while let (Some(code), Some(len)) = (u16_at(options, o), u16_at(options, o + 2)) {
+        let data = options.get(o + 4..o + 4 + len as usize)?;
+        if code == crate::wire::ecs::CODE {
+            return crate::wire::ecs::parse(data)
+                .ok()
+                .filter(|e| e.source_prefix > 0)
+                .map(|e| e.addr.to_canonical());
+        }
+        o += 4 + len as usize;
+    }
+    None
+}
+
 /// Whether a wire-format name (as received) holds a compression pointer.
 fn has_pointer(name: &[u8]) -> bool {
     let mut p = 0;
@@ -407,6 +437,32 @@ mod tests {
         assert!(e.ecs_repeated);
         assert!(e.nsid);
         assert_eq!(e.option_iter().count(), 5);
+    }
+
+    #[test]
+    fn the_ecs_hint_is_the_subnet_the_engine_would_locate() {
+        let ecs = |data: &[u8]| {
+            let mut rr = vec![0, 0, 41, 0x10, 0, 0, 0, 0, 0];
+            let opt = [&[0, 8][..], &(data.len() as u16).to_be_bytes(), data].concat();
+            rr.extend((opt.len() as u16).to_be_bytes());
+            rr.extend(&opt);
+            query(b"\x03www\x01a\x00", 1, &rr, 1)
+        };
+        let hint = |b: &[u8]| ecs_hint(b);
+        assert_eq!(
+            hint(&ecs(&[0, 1, 24, 0, 192, 0, 2])),
+            Some("192.0.2.0".parse().unwrap())
+        );
+        assert_eq!(
+            hint(&ecs(&[0, 2, 48, 0, 0x20, 1, 0xd, 0xb8, 0, 1])),
+            Some("2001:db8:1::".parse().unwrap())
+        );
+        // a /0 subnet asks not to be located by it; a malformed one is not used
+        assert_eq!(hint(&ecs(&[0, 1, 0, 0])), None);
+        assert_eq!(hint(&ecs(&[0, 1, 24, 0, 192, 0])), None);
+        assert_eq!(hint(&query(b"\x01a\x00", 1, OPT, 1)), None);
+        assert_eq!(hint(&query(b"\x01a\x00", 1, &[], 0)), None);
+        assert_eq!(hint(&[0; 11]), None);
     }
 
     #[test]

@@ -150,7 +150,7 @@ fn bench(c: &mut Criterion) {
                         truncated,
                         request_len: pkt.len(),
                         response_len: out.len(),
-                        nanos: u64::try_from(t0.elapsed().as_nanos()).unwrap_or(0),
+                        nanos: Some(u64::try_from(t0.elapsed().as_nanos()).unwrap_or(0)),
                     },
                 );
                 out.len()

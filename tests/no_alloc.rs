@@ -140,7 +140,7 @@ fn geo_answers_do_not_allocate() {
                     truncated,
                     request_len: p.len(),
                     response_len: out.len(),
-                    nanos: 1234,
+                    nanos: Some(1234),
                 },
             );
         }

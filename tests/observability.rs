@@ -795,3 +795,69 @@ fn live_explain_equals_geosteer_explain() {
     assert_eq!(code, 400);
     assert!(body.contains("\"error\""), "{body}");
 }
+
+/// The batched UDP path times a whole batch with one clock read: its latency histogram still
+/// counts every answered query once, and only those (a packet that is not a query is dropped
+/// unanswered and uncounted). A burst from one socket arrives in batches of several datagrams.
+#[test]
+fn every_answered_udp_query_is_timed_once() {
+    let config = shipped_config("latency", "");
+    let s = Server::start(&[
+        "--config",
+        config.to_str().unwrap(),
+        "--http",
+        "127.0.0.1:0",
+    ]);
+    let web = s.http().unwrap();
+    let (_, before) = scrape(web);
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let names = [
+        "www.example.com",
+        "example.com",
+        "nope.example.com",
+        "blog.example.com",
+    ];
+    let (queries, junk) = (400, 40);
+    for i in 0..queries {
+        let q = query(i as u16, names[i % names.len()], RecordType::A, Some(1232));
+        sock.send_to(&q, s.addr).unwrap();
+        if i % 10 == 0 {
+            // a response (QR set): not a query, dropped without an answer
+            let mut r = q.clone();
+            r[2] |= 0x80;
+            sock.send_to(&r, s.addr).unwrap();
+        }
+    }
+    let mut buf = [0u8; 4096];
+    let mut answered = 0;
+    while answered < queries {
+        if sock.recv_from(&mut buf).is_err() {
+            break; // a datagram lost on loopback under the burst: counted below as sent
+        }
+        answered += 1;
+    }
+    assert!(
+        answered > queries / 2,
+        "only {answered} of {queries} answered"
+    );
+    let timed = |s: &Scrape, name: &str| value(s, name, &[("transport", "udp")]);
+    let (_, after) = poll(Duration::from_secs(5), "every answer counted", || {
+        let (body, after) = scrape(web);
+        let n = timed(&after, "geosteer_query_duration_seconds_count")
+            - timed(&before, "geosteer_query_duration_seconds_count");
+        (n >= answered as f64).then_some((body, after))
+    });
+    let count = |name: &str| timed(&after, name) - timed(&before, name);
+    // every query that reached the server was answered and timed once; the dropped packets
+    // were read (their request size counted) but never timed
+    assert_eq!(
+        count("geosteer_query_duration_seconds_count"),
+        count("geosteer_response_size_bytes_count")
+    );
+    assert_eq!(
+        count("geosteer_request_size_bytes_count") - count("geosteer_query_duration_seconds_count"),
+        f64::from(junk)
+    );
+    assert!(count("geosteer_query_duration_seconds_sum") > 0.0);
+}

@@ -36,6 +36,19 @@ impl Histogram {
         self.sum.fetch_add(v, Ordering::Relaxed);
     }
 
+    /// Adds `n` observations of `v` sub-units each.
+    #[inline]
+    pub fn observe_n(&self, v: u64, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let i = self.bounds.partition_point(|&b| b < v);
+        if let Some(c) = self.counts.get(i) {
+            c.fetch_add(n, Ordering::Relaxed);
+        }
+        self.sum.fetch_add(v.saturating_mul(n), Ordering::Relaxed);
+    }
+
     /// The sum (base units), the count, and the buckets `(upper bound, count in this bucket
     /// alone)`, `+Inf` last: prometheus-client's encoders make them cumulative.
     pub fn snapshot(&self) -> (f64, u64, Vec<(f64, u64)>) {
@@ -68,6 +81,17 @@ mod tests {
         }
         let (sum, count, buckets) = h.snapshot();
         assert_eq!(count, 5);
+        let n = Histogram::new(&B, 1000.0);
+        n.observe_n(11, 3);
+        n.observe_n(5000, 0);
+        assert_eq!(
+            n.snapshot(),
+            (
+                0.033,
+                3,
+                vec![(0.01, 0), (0.1, 3), (1.0, 0), (f64::INFINITY, 0)]
+            )
+        );
         assert!((sum - 5.122).abs() < 1e-9);
         assert_eq!(
             buckets,

@@ -283,7 +283,9 @@ pub struct Served {
     pub truncated: bool,
     pub request_len: usize,
     pub response_len: usize,
-    pub nanos: u64,
+    /// From reading the query to its answer being ready; `None` when the caller counts it
+    /// itself ([`Handles::latency`]: a batch of UDP answers leaves together).
+    pub nanos: Option<u64>,
 }
 
 struct PoolHandles {
@@ -322,7 +324,9 @@ impl Handles {
             inc(&tc.dropped);
             return;
         };
-        tc.latency.observe(served.nanos);
+        if let Some(nanos) = served.nanos {
+            tc.latency.observe(nanos);
+        }
         tc.response_size.observe(served.response_len as u64);
         if served.truncated {
             inc(&tc.truncated);
@@ -374,6 +378,15 @@ impl Handles {
             if let Some(c) = p.datacenter.and_then(|d| h.answers.get(d)) {
                 inc(c);
             }
+        }
+    }
+
+    /// Counts the latency of `answered` responses at once: a batch of UDP answers is sent in
+    /// one call, so each of them waited as long as the batch took.
+    #[inline]
+    pub fn latency(&self, transport: usize, nanos: u64, answered: u64) {
+        if let Some(tc) = self.common.transports.get(transport.min(1)) {
+            tc.latency.observe_n(nanos, answered);
         }
     }
 

@@ -42,7 +42,7 @@ fn ask(zones: &ZoneSet, h: &Handles, name: &str, from: &str) {
             truncated,
             request_len: packet.len(),
             response_len: out.len(),
-            nanos: 1000,
+            nanos: Some(1000),
         },
     );
 }

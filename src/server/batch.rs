@@ -18,8 +18,8 @@ use std::time::Instant;
 
 use nix::errno::Errno;
 use nix::sys::socket::{
-    ControlMessage, ControlMessageOwned, MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg,
-    sendmmsg, setsockopt, sockopt,
+    ControlMessage, ControlMessageOwned, MsgFlags, MultiHeaders, SockaddrIn, SockaddrIn6,
+    SockaddrLike, recvmmsg, sendmmsg, setsockopt, sockopt,
 };
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -82,13 +82,6 @@ const NOTHING: Received = Received {
     local: None,
     truncated: false,
 };
-
-fn to_socket_addr(s: &SockaddrStorage) -> Option<SocketAddr> {
-    if let Some(v4) = s.as_sockaddr_in() {
-        return Some(SocketAddr::from(*v4));
-    }
-    s.as_sockaddr_in6().map(|v6| SocketAddr::from(*v6))
-}
 
 fn local_of(cmsg: ControlMessageOwned) -> Option<Local> {
     match cmsg {
@@ -157,22 +150,32 @@ impl Worker {
         if let Some(cpu) = self.cpu {
             pin(cpu);
         }
+        // a socket has one family: its headers hold addresses of that size, not 128-byte
+        // storage copied in and out for every datagram
+        match self.socket.local_addr()? {
+            SocketAddr::V4(_) => self.serve::<SockaddrIn>(),
+            SocketAddr::V6(_) => self.serve::<SockaddrIn6>(),
+        }
+    }
+
+    fn serve<S: Family>(self) -> io::Result<()> {
         let fd = self.socket.as_raw_fd();
-        let wildcard = self.socket.local_addr()?.ip().is_unspecified();
+        let local = self.socket.local_addr()?;
+        let wildcard = local.ip().is_unspecified();
         let mut bufs: Box<[[u8; MAX_QUERY]; BATCH]> = vec![[0u8; MAX_QUERY]; BATCH]
             .into_boxed_slice()
             .try_into()
             .map_err(|_| io::Error::other("batch buffers"))?;
         let mut outs: Vec<Vec<u8>> = (0..BATCH).map(|_| Vec::with_capacity(4096)).collect();
-        let v4 = self.socket.local_addr()?.is_ipv4();
         let space = || {
-            if v4 {
+            if local.is_ipv4() {
                 nix::cmsg_space!(libc::in_pktinfo)
             } else {
                 nix::cmsg_space!(libc::in6_pktinfo)
             }
         };
-        let mut rx: MultiHeaders<SockaddrStorage> = MultiHeaders::preallocate(BATCH, Some(space()));
+        // control data comes only on a wildcard bind (the address each query was sent to)
+        let mut rx: MultiHeaders<S> = MultiHeaders::preallocate(BATCH, wildcard.then(space));
         // the kernel reads as much control data as the header says: a header for replies with
         // a source address (exactly one control message of this socket's family) and one for
         // replies without
@@ -181,7 +184,11 @@ impl Worker {
             from: MultiHeaders::preallocate(BATCH, Some(space())),
         };
         let mut got = [NOTHING; BATCH];
+        let mut peers: [Option<S>; BATCH] = [None; BATCH];
         let mut replies = [false; BATCH];
+        // whether the last batch had a pool answer: only then are the next batch's clients
+        // located ahead (a batch of static answers never needs their locations)
+        let mut pools = true;
         while !self.stop.load(Ordering::Relaxed) {
             // wait for one datagram, then take whatever else has queued, up to BATCH
             let n = {
@@ -189,11 +196,16 @@ impl Worker {
                 match recvmmsg(fd, &mut rx, iovs.iter_mut(), MsgFlags::MSG_WAITFORONE, None) {
                     Ok(results) => {
                         let mut n = 0;
-                        for (slot, r) in got.iter_mut().zip(results) {
+                        for ((slot, raw), r) in got.iter_mut().zip(peers.iter_mut()).zip(results) {
+                            *raw = r.address;
                             *slot = Received {
                                 len: r.bytes,
-                                peer: r.address.as_ref().and_then(to_socket_addr),
-                                local: r.cmsgs().ok().and_then(|mut c| c.find_map(local_of)),
+                                peer: r.address.map(Family::to_std),
+                                local: if wildcard {
+                                    r.cmsgs().ok().and_then(|mut c| c.find_map(local_of))
+                                } else {
+                                    None
+                                },
                                 truncated: r.flags.contains(MsgFlags::MSG_TRUNC),
                             };
                             n += 1;
@@ -207,11 +219,13 @@ impl Worker {
             };
             let t0 = Instant::now();
             let snap = self.state.load();
-            if n > 1 {
+            if n > 1 && pools {
                 prefetch_locations(&snap, &got[..n], &bufs[..]);
             }
+            let mut answered = 0;
+            pools = false;
             // a bug that panics on some packet costs that batch, not the worker
-            let answered = super::survive(&snap, "a batch of UDP queries", || {
+            let survived = super::survive(&snap, "a batch of UDP queries", || {
                 for i in 0..n {
                     let (Some(r), Some(buf), Some(out), Some(reply)) =
                         (got.get(i), bufs.get(i), outs.get_mut(i), replies.get_mut(i))
@@ -225,26 +239,61 @@ impl Worker {
                         continue;
                     }
                     let request = buf.get(..r.len).unwrap_or_default();
-                    let (outcome, cookie) = super::answer(
+                    let a = super::answer(
                         &snap,
                         request,
                         peer,
                         Transport::Udp,
                         out,
-                        t0,
+                        None,
                         self.log.as_deref(),
                     );
-                    *reply = matches!(outcome, Outcome::Reply { .. })
-                        && super::rate_limit(self.rrl.as_deref(), &snap, peer, cookie, out);
+                    pools |= a.pool;
+                    if matches!(a.outcome, Outcome::Reply { .. }) {
+                        answered += 1;
+                        *reply = super::rate_limit(self.rrl.as_deref(), &snap, peer, a.cookie, out);
+                    }
                 }
             });
-            if answered.is_none() {
+            if survived.is_none() {
                 replies.iter_mut().for_each(|r| *r = false);
             }
+            // every answer of the batch leaves with the batch: one clock read times them all
+            if let Some(m) = &snap.metrics {
+                let nanos = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                m.latency(Transport::Udp as usize, nanos, answered);
+            }
             drop(snap);
-            send_all(fd, &mut tx, &got[..n], &outs, &replies[..n], wildcard);
+            send_all(
+                fd,
+                &mut tx,
+                &got[..n],
+                &peers[..n],
+                &outs,
+                &replies[..n],
+                wildcard,
+            );
         }
         Ok(())
+    }
+}
+
+/// The socket address of one family, as nix's message headers hold it.
+trait Family: SockaddrLike + Copy {
+    fn to_std(self) -> SocketAddr;
+}
+
+impl Family for SockaddrIn {
+    #[inline]
+    fn to_std(self) -> SocketAddr {
+        SocketAddr::V4(self.into())
+    }
+}
+
+impl Family for SockaddrIn6 {
+    #[inline]
+    fn to_std(self) -> SocketAddr {
+        SocketAddr::V6(self.into())
     }
 }
 
@@ -268,17 +317,18 @@ fn prefetch_locations(snap: &crate::state::Snapshot, got: &[Received], bufs: &[[
 }
 
 /// Preallocated `sendmmsg` headers.
-struct Senders {
-    plain: MultiHeaders<SockaddrStorage>,
-    from: MultiHeaders<SockaddrStorage>,
+struct Senders<S> {
+    plain: MultiHeaders<S>,
+    from: MultiHeaders<S>,
 }
 
 /// Sends every reply of the batch: one `sendmmsg` per local address (the source address control
 /// message is shared by the messages of one call), which on most hosts is one call in all.
-fn send_all(
+fn send_all<S: Family>(
     fd: i32,
-    tx: &mut Senders,
+    tx: &mut Senders<S>,
     got: &[Received],
+    peers: &[Option<S>],
     outs: &[Vec<u8>],
     replies: &[bool],
     wildcard: bool,
@@ -295,7 +345,7 @@ fn send_all(
             None
         };
         let mut iovs = [[IoSlice::new(&[])]; BATCH];
-        let mut addrs: [Option<SockaddrStorage>; BATCH] = [None; BATCH];
+        let mut addrs: [Option<S>; BATCH] = [None; BATCH];
         let mut k = 0;
         for i in first..got.len() {
             let same = got.get(i).map(|r| if wildcard { r.local } else { None }) == Some(local);
@@ -305,12 +355,12 @@ fn send_all(
             {
                 continue;
             }
-            let (Some(r), Some(out)) = (got.get(i), outs.get(i)) else {
+            let (Some(peer), Some(out)) = (peers.get(i), outs.get(i)) else {
                 continue;
             };
             if let (Some(slot), Some(addr)) = (iovs.get_mut(k), addrs.get_mut(k)) {
                 *slot = [IoSlice::new(out)];
-                *addr = r.peer.map(SockaddrStorage::from);
+                *addr = *peer;
                 k += 1;
             }
             if let Some(d) = done.get_mut(i) {
@@ -327,11 +377,11 @@ fn send_all(
 
 /// `sendmmsg` until every message of the group is handed to the kernel (it may take fewer than
 /// asked); a failed send loses those answers, never the loop.
-fn send_group(
+fn send_group<S: Family>(
     fd: i32,
-    tx: &mut MultiHeaders<SockaddrStorage>,
+    tx: &mut MultiHeaders<S>,
     iovs: &[[IoSlice<'_>; 1]],
-    addrs: &[Option<SockaddrStorage>],
+    addrs: &[Option<S>],
     cmsg: &[ControlMessage<'_>],
 ) {
     let mut from = 0;

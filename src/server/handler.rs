@@ -47,15 +47,16 @@ impl EngineHandler {
         let t0 = std::time::Instant::now();
         let mut out = Vec::with_capacity(512);
         let snap = self.state.load();
-        let (outcome, _) = super::answer(
+        let outcome = super::answer(
             &snap,
             bytes,
             src,
             transport,
             &mut out,
-            t0,
+            Some(t0),
             self.log.as_deref(),
-        );
+        )
+        .outcome;
         (outcome != Outcome::Drop).then_some(out)
     }
 }

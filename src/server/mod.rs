@@ -77,10 +77,21 @@ pub(crate) fn rate_limit(
     }
 }
 
+/// What [`answer`] did with a packet.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Answered {
+    pub outcome: Outcome,
+    /// What the query's cookie proved, for [`rate_limit`].
+    pub cookie: CookieSeen,
+    /// A pool answered, so the client was located: the batched path starts the next batch's
+    /// GeoIP lookups early only while queries need them.
+    pub pool: bool,
+}
+
 /// Answers one query packet through the engine into `out`, counts it in the snapshot's metrics
 /// and hands it to the query log when the log wants it: what every transport does with a packet
-/// before it sends (`t0`: when the packet was read). Also returns what the query's cookie proved,
-/// for [`rate_limit`].
+/// before it sends (`t0`: when the packet was read; `None` when the caller counts the latency
+/// itself, as the batched UDP path does once per batch).
 #[inline]
 pub(crate) fn answer(
     snap: &Arc<Snapshot>,
@@ -88,9 +99,9 @@ pub(crate) fn answer(
     peer: SocketAddr,
     transport: Transport,
     out: &mut Vec<u8>,
-    t0: Instant,
+    t0: Option<Instant>,
     log: Option<&QueryLog>,
-) -> (Outcome, CookieSeen) {
+) -> Answered {
     #[cfg(debug_assertions)]
     injected_fault(request);
     let mut report = Report::default();
@@ -118,7 +129,7 @@ pub(crate) fn answer(
                 truncated,
                 request_len: request.len(),
                 response_len: if rcode.is_some() { response.len() } else { 0 },
-                nanos: u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX),
+                nanos: t0.map(|t| u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX)),
             },
         );
     }
@@ -139,7 +150,11 @@ pub(crate) fn answer(
             .query_log_dropped
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
-    (outcome, report.cookie)
+    Answered {
+        outcome,
+        cookie: report.cookie,
+        pool: report.pool.is_some(),
+    }
 }
 
 /// Runs `f` (the answering of `what`), catching a panic: a bug that panics on some packet must

@@ -479,8 +479,16 @@ async fn connection(
         let request = buf.get(..len).unwrap_or_default();
         let snap = state.load();
         // a bug that panics on some query costs this connection, counted, not silently a task
-        let Some((outcome, _)) = super::survive(&snap, "a TCP query", || {
-            super::answer(&snap, request, peer, Transport::Tcp, &mut out, t0, log)
+        let Some(super::Answered { outcome, .. }) = super::survive(&snap, "a TCP query", || {
+            super::answer(
+                &snap,
+                request,
+                peer,
+                Transport::Tcp,
+                &mut out,
+                Some(t0),
+                log,
+            )
         }) else {
             return Ok(());
         };

@@ -41,13 +41,15 @@ pub async fn serve(
         let snap = state.load();
         // a bug that panics on some packet costs that packet, not the loop
         let send = super::survive(&snap, "a UDP query", || {
-            let (outcome, cookie) = super::answer(
+            let super::Answered {
+                outcome, cookie, ..
+            } = super::answer(
                 &snap,
                 request,
                 peer,
                 Transport::Udp,
                 &mut out,
-                t0,
+                Some(t0),
                 log.as_deref(),
             );
             matches!(outcome, Outcome::Reply { .. })

@@ -5,6 +5,7 @@
 //! allocate once the buffer has grown: every transport (the UDP loop, TCP connections, the
 //! hickory-server handler, the benchmarks) calls this same function.
 
+mod cache;
 mod lookup;
 
 use std::net::SocketAddr;
@@ -24,6 +25,7 @@ use crate::wire::{reply, rtype};
 
 pub use crate::state::Limits;
 pub use crate::wire::rcode;
+pub use cache::AnswerCache;
 pub(crate) use lookup::{ClientCtx, Data, Parts, resolve};
 
 /// Smallest UDP payload every DNS client accepts (RFC 1035 §4.2.1).
@@ -72,6 +74,10 @@ pub trait Source {
     /// The secrets of server cookies (RFC 7873); `None`: cookies are not answered.
     fn cookies(&self) -> Option<&Secrets> {
         None
+    }
+    /// Which installed snapshot this is (0: none): what an [`AnswerCache`] keys answers by.
+    fn generation(&self) -> u64 {
+        0
     }
 }
 
@@ -142,6 +148,10 @@ impl Source for Snapshot {
     fn cookies(&self) -> Option<&Secrets> {
         self.cookies.as_ref()
     }
+    #[inline]
+    fn generation(&self) -> u64 {
+        self.generation
+    }
 }
 
 /// Answers one query packet. See the module documentation.
@@ -177,6 +187,7 @@ pub fn respond_traced(
         out,
         trace,
         &mut report,
+        None,
     )
 }
 
@@ -192,7 +203,37 @@ pub fn respond_reported(
     out: &mut Vec<u8>,
     report: &mut Report,
 ) -> Outcome {
-    respond_full(src, limits, packet, client, transport, out, None, report)
+    respond_full(
+        src, limits, packet, client, transport, out, None, report, None,
+    )
+}
+
+/// [`respond_reported`], answering repeat questions for static data from `cache` and keeping
+/// new such answers in it (see [`AnswerCache`]): what the batched UDP path calls. The response
+/// is byte for byte the one [`respond_reported`] writes.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub fn respond_cached(
+    src: &impl Source,
+    limits: &Limits,
+    packet: &[u8],
+    client: SocketAddr,
+    transport: Transport,
+    out: &mut Vec<u8>,
+    report: &mut Report,
+    cache: &mut AnswerCache,
+) -> Outcome {
+    respond_full(
+        src,
+        limits,
+        packet,
+        client,
+        transport,
+        out,
+        None,
+        report,
+        Some(cache),
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -205,6 +246,7 @@ fn respond_full(
     out: &mut Vec<u8>,
     mut trace: Option<&mut Trace>,
     report: &mut Report,
+    cache: Option<&mut AnswerCache>,
 ) -> Outcome {
     let error = |question_end, edns, rc, cookie, out: &mut Vec<u8>| {
         if reply::error(
@@ -347,10 +389,26 @@ fn respond_full(
         }
     };
     let nsid = asked_nsid(&q).then(|| src.nsid()).flatten();
+    let generation = src.generation();
+    if trace.is_none()
+        && let Some(hit) = cache
+            .as_deref()
+            .and_then(|c| c.get(generation, q.qname_lc, q.qtype))
+        && let Some(outcome) =
+            from_cache(&hit, limits, &q, subnet, nsid, cookie_out, transport, out)
+    {
+        report.zone = hit.zone.map(|z| z as usize);
+        // no pool decided anything: scope 0
+        report.ecs = subnet
+            .filter(|s| s.source_prefix > 0)
+            .map(|s| (s.addr.is_ipv6(), 0));
+        return outcome;
+    }
+    let traced = trace.is_some();
     let mut ctx = ClientCtx::new(addr, src.geo(), src.overlay(), src.health(), trace);
     ctx.report.qtype = q.qtype;
     ctx.report.cookie = report.cookie;
-    let (outcome, scope) = answer(
+    let a = answer(
         src.zones(),
         limits,
         &q,
@@ -361,11 +419,89 @@ fn respond_full(
         transport,
         out,
     );
+    // an answer no pool took part in holds for every client: keep its records
+    if let Some(cache) = cache
+        && !traced
+        && a.complete
+        && ctx.scope.is_none()
+        && let (Some(body), Some(&[an0, an1, ns0, ns1, ar0, ar1])) = (
+            out.get(12 + q.question.len()..a.body_end),
+            out.get(6..12).and_then(|c| c.first_chunk::<6>()),
+        )
+    {
+        let ar = u16::from_be_bytes([ar0, ar1]).saturating_sub(u16::from(q.edns.is_some()));
+        cache.put(
+            generation,
+            q.qname_lc,
+            q.qtype,
+            &cache::Made {
+                zone: ctx.report.zone.and_then(|z| u32::try_from(z).ok()),
+                counts: [
+                    u16::from_be_bytes([an0, an1]),
+                    u16::from_be_bytes([ns0, ns1]),
+                    ar,
+                ],
+                rcode: a.rcode,
+                aa: a.aa,
+                body,
+            },
+        );
+    }
     *report = ctx.report;
     report.ecs = subnet
         .filter(|s| s.source_prefix > 0)
-        .map(|s| (s.addr.is_ipv6(), scope));
-    outcome
+        .map(|s| (s.addr.is_ipv6(), a.scope));
+    a.outcome
+}
+
+/// Writes the response to `q` from a cached answer, as [`answer`] would have written it: `None`
+/// (nothing written) when the whole message would not fit the query's size limit, where the
+/// full path may have to leave records out.
+#[allow(clippy::too_many_arguments)]
+fn from_cache(
+    hit: &cache::Hit<'_>,
+    limits: &Limits,
+    q: &Query<'_>,
+    subnet: Option<Ecs<'_>>,
+    nsid: Option<&[u8]>,
+    cookie: Option<&[u8; cookie::REPLY_LEN]>,
+    transport: Transport,
+    out: &mut Vec<u8>,
+) -> Option<Outcome> {
+    let edns = q.edns;
+    let mut limit = size_limit(edns.map(|e| e.payload), limits, transport);
+    if edns.is_some() {
+        limit -= Opt::wire_len(subnet.as_ref(), nsid, cookie.is_some());
+    }
+    if 12 + q.question.len() + hit.body.len() > limit {
+        return None;
+    }
+    let [i0, i1] = q.header.id.to_be_bytes();
+    let [f0, f1] =
+        reply::flags(q.header.flags_hi, q.header.flags_lo, hit.aa, hit.rcode).to_be_bytes();
+    let [a0, a1] = hit.counts[0].to_be_bytes();
+    let [n0, n1] = hit.counts[1].to_be_bytes();
+    let [d0, d1] = (hit.counts[2] + u16::from(edns.is_some())).to_be_bytes();
+    out.clear();
+    out.extend_from_slice(&[i0, i1, f0, f1, 0, 1, a0, a1, n0, n1, d0, d1]);
+    out.extend_from_slice(q.question);
+    out.extend_from_slice(hit.body);
+    if let Some(e) = edns {
+        Opt {
+            payload: limits.udp_payload,
+            rcode: hit.rcode,
+            dnssec_ok: e.dnssec_ok,
+            // a static answer holds for every client: scope 0 (RFC 7871 §7.2.1)
+            ecs: subnet.map(|s| (s, 0)),
+            nsid,
+            cookie,
+        }
+        .write_to(out);
+    }
+    Some(Outcome::Reply {
+        rcode: hit.rcode,
+        truncated: false,
+    })
 }
 
 /// Whether the query carries an NSID option (RFC 5001: empty, asking for ours).
@@ -445,7 +581,7 @@ fn answer(
     ctx: &mut ClientCtx<'_, '_>,
     transport: Transport,
     out: &mut Vec<u8>,
-) -> (Outcome, u8) {
+) -> Written {
     let mut parts = Parts::new();
     let res = resolve(zones, q.qname, q.qname_lc, q.qtype, ctx, &mut parts);
 
@@ -501,6 +637,8 @@ fn answer(
         }
     }
     let truncated = w.truncated();
+    let complete = w.complete();
+    let body_end = w.written();
     // the scope: how far this answer holds; 0 when no pool decided anything
     let opt = edns.map(|e| Opt {
         payload: limits.udp_payload,
@@ -525,13 +663,30 @@ fn answer(
     });
     w.finish(opt.as_ref());
     let scope = opt.and_then(|o| o.ecs).map_or(0, |(_, scope)| scope);
-    (
-        Outcome::Reply {
+    Written {
+        outcome: Outcome::Reply {
             rcode: res.rcode,
             truncated,
         },
         scope,
-    )
+        rcode: res.rcode,
+        aa: res.aa,
+        body_end,
+        complete,
+    }
+}
+
+/// What [`answer`] wrote.
+struct Written {
+    outcome: Outcome,
+    /// The ECS scope returned.
+    scope: u8,
+    rcode: u16,
+    aa: bool,
+    /// Where the records end (the OPT record, if any, follows).
+    body_end: usize,
+    /// Every RRset found was written ([`Writer::complete`]).
+    complete: bool,
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ use nix::sys::socket::{
 };
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::engine::{Outcome, Transport};
+use crate::engine::{AnswerCache, Outcome, Transport};
 use crate::querylog::QueryLog;
 use crate::state::State;
 
@@ -183,6 +183,8 @@ impl Worker {
             plain: MultiHeaders::preallocate(BATCH, None),
             from: MultiHeaders::preallocate(BATCH, Some(space())),
         };
+        // this worker's answers from static data (see engine::AnswerCache)
+        let mut cache = AnswerCache::new();
         let mut got = [NOTHING; BATCH];
         let mut peers: [Option<S>; BATCH] = [None; BATCH];
         let mut replies = [false; BATCH];
@@ -247,6 +249,7 @@ impl Worker {
                         out,
                         None,
                         self.log.as_deref(),
+                        Some(&mut cache),
                     );
                     pools |= a.pool;
                     if matches!(a.outcome, Outcome::Reply { .. }) {

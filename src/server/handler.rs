@@ -55,6 +55,7 @@ impl EngineHandler {
             &mut out,
             Some(t0),
             self.log.as_deref(),
+            None,
         )
         .outcome;
         (outcome != Outcome::Drop).then_some(out)

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::engine::{Outcome, Transport};
+use crate::engine::{AnswerCache, Outcome, Transport};
 use crate::metrics::{Report, Served};
 use crate::querylog::QueryLog;
 use crate::state::Snapshot;
@@ -91,8 +91,13 @@ pub(crate) struct Answered {
 /// Answers one query packet through the engine into `out`, counts it in the snapshot's metrics
 /// and hands it to the query log when the log wants it: what every transport does with a packet
 /// before it sends (`t0`: when the packet was read; `None` when the caller counts the latency
-/// itself, as the batched UDP path does once per batch).
+/// itself, as the batched UDP path does once per batch). A transport that owns an
+/// [`AnswerCache`] passes it: repeat questions for static data are answered from it.
 #[inline]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "what every transport passes for each packet; a struct for it would be built per packet too"
+)]
 pub(crate) fn answer(
     snap: &Arc<Snapshot>,
     request: &[u8],
@@ -101,19 +106,32 @@ pub(crate) fn answer(
     out: &mut Vec<u8>,
     t0: Option<Instant>,
     log: Option<&QueryLog>,
+    cache: Option<&mut AnswerCache>,
 ) -> Answered {
     #[cfg(debug_assertions)]
     injected_fault(request);
     let mut report = Report::default();
-    let outcome = crate::engine::respond_reported(
-        &**snap,
-        &snap.limits,
-        request,
-        peer,
-        transport,
-        out,
-        &mut report,
-    );
+    let outcome = match cache {
+        Some(c) => crate::engine::respond_cached(
+            &**snap,
+            &snap.limits,
+            request,
+            peer,
+            transport,
+            out,
+            &mut report,
+            c,
+        ),
+        None => crate::engine::respond_reported(
+            &**snap,
+            &snap.limits,
+            request,
+            peer,
+            transport,
+            out,
+            &mut report,
+        ),
+    };
     let response: &[u8] = out;
     let report = &report;
     let (rcode, truncated) = match outcome {

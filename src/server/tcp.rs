@@ -488,6 +488,7 @@ async fn connection(
                 &mut out,
                 Some(t0),
                 log,
+                None,
             )
         }) else {
             return Ok(());

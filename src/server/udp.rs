@@ -51,6 +51,7 @@ pub async fn serve(
                 &mut out,
                 Some(t0),
                 log.as_deref(),
+                None,
             );
             matches!(outcome, Outcome::Reply { .. })
                 && super::rate_limit(rrl.as_deref(), &snap, peer, cookie, &mut out)

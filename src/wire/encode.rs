@@ -141,6 +141,8 @@ pub struct Writer<'a, 'b> {
     limit: usize,
     counts: [u16; 3],
     truncated: bool,
+    /// An additional-section RRset was left out for size (best effort, no TC).
+    omitted: bool,
     /// The class of the records written (IN, or CH for the server's identity).
     class: u16,
 }
@@ -187,6 +189,7 @@ impl<'a, 'b> Writer<'a, 'b> {
             limit,
             counts: [0; 3],
             truncated: false,
+            omitted: false,
             class: 1,
         };
         if let Some((qname, question)) = question {
@@ -200,6 +203,17 @@ impl<'a, 'b> Writer<'a, 'b> {
     /// Whether an RRset of an answer or authority section had to be left out.
     pub fn truncated(&self) -> bool {
         self.truncated
+    }
+
+    /// Whether every RRset given was written: none truncated away, none of the additional
+    /// section left out for size.
+    pub fn complete(&self) -> bool {
+        !self.truncated && !self.omitted
+    }
+
+    /// Bytes of the message so far: where the OPT record will start.
+    pub fn written(&self) -> usize {
+        self.out.len()
     }
 
     /// The class of the records written from now on (IN unless set).
@@ -334,7 +348,9 @@ impl<'a, 'b> Writer<'a, 'b> {
             // roll back: no partial RRsets, and forget compression targets that are gone
             self.out.truncate(start);
             self.table.truncate(table_len);
-            if section != Section::Additional {
+            if section == Section::Additional {
+                self.omitted = true;
+            } else {
                 self.truncated = true;
             }
             return false;

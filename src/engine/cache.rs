@@ -8,6 +8,12 @@
 //! record the writer would have written. The full path costs more than the whole rest of
 //! answering a static query; this is a hash, two comparisons and three copies.
 //!
+//! A question a pool answers directly (its own name, its records and nothing else) depends on
+//! the client, but which pool answers it does not: that is kept instead (the zone and the node),
+//! and a repeat question goes straight to the pool's decision and the writer, without the zone
+//! and name lookups. When the pool's outcome is not records (its members are down), the full
+//! path answers.
+//!
 //! What keeps it right:
 //! - Entries are keyed by the snapshot's generation: a reload's first query of a name misses.
 //!   Generation 0 (a snapshot never installed) is never cached.
@@ -41,6 +47,9 @@ struct Slot {
     body_len: u16,
     name_len: u8,
     aa: bool,
+    /// The question is answered by the pool at this node (zone position, node number): no
+    /// records are kept.
+    pool: Option<(u32, u32)>,
     /// The lower-case question name, then the records.
     bytes: [u8; ROOM],
 }
@@ -54,11 +63,20 @@ const EMPTY: Slot = Slot {
     body_len: 0,
     name_len: 0,
     aa: false,
+    pool: None,
     bytes: [0; ROOM],
 };
 
-/// A cached answer.
-pub(super) struct Hit<'a> {
+/// What the cache knows of a question.
+pub(super) enum Hit<'a> {
+    /// The records of a static answer.
+    Static(Records<'a>),
+    /// The pool at this node of this zone answers it.
+    Pool { zone: u32, node: u32 },
+}
+
+/// A cached static answer.
+pub(super) struct Records<'a> {
     pub zone: Option<u32>,
     pub counts: [u16; 3],
     pub rcode: u16,
@@ -103,7 +121,7 @@ impl AnswerCache {
         (h.finish() as usize) & (SLOTS - 1)
     }
 
-    /// The cached answer to `name` (lower case) and `qtype` made from snapshot `generation`.
+    /// What is kept for `name` (lower case) and `qtype` from snapshot `generation`.
     #[inline]
     pub(super) fn get(&self, generation: u64, name: &[u8], qtype: u16) -> Option<Hit<'_>> {
         if generation == 0 {
@@ -114,13 +132,46 @@ impl AnswerCache {
         if s.generation != generation || s.qtype != qtype || s.bytes.get(..n)? != name {
             return None;
         }
-        Some(Hit {
+        if let Some((zone, node)) = s.pool {
+            return Some(Hit::Pool { zone, node });
+        }
+        Some(Hit::Static(Records {
             zone: s.zone,
             counts: s.counts,
             rcode: s.rcode,
             aa: s.aa,
             body: s.bytes.get(n..n + usize::from(s.body_len))?,
-        })
+        }))
+    }
+
+    /// Keeps that the pool at `node` of the zone at `zone` answers `name` and `qtype`.
+    pub(super) fn put_pool(
+        &mut self,
+        generation: u64,
+        name: &[u8],
+        qtype: u16,
+        zone: u32,
+        node: u32,
+    ) {
+        self.put(
+            generation,
+            name,
+            qtype,
+            &Made {
+                zone: Some(zone),
+                counts: [0; 3],
+                rcode: 0,
+                aa: true,
+                body: &[],
+            },
+        );
+        if let Some(s) = self.slots.get_mut(Self::index(name, qtype))
+            && s.generation == generation
+            && s.qtype == qtype
+            && s.bytes.get(..name.len()) == Some(name)
+        {
+            s.pool = Some((zone, node));
+        }
     }
 
     /// Keeps an answer (one too large for a slot is not kept).
@@ -150,5 +201,6 @@ impl AnswerCache {
         s.body_len = body_len;
         s.name_len = name_len;
         s.aa = made.aa;
+        s.pool = None;
     }
 }

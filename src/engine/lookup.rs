@@ -71,7 +71,7 @@ impl<'a> Parts<'a> {
         }
     }
 
-    fn push(&mut self, p: Part<'a>) {
+    pub(crate) fn push(&mut self, p: Part<'a>) {
         let dup = self.iter().any(|o| match (o.data, p.data) {
             (Data::Set(a), Data::Set(b)) => {
                 o.section == p.section
@@ -111,8 +111,9 @@ pub struct Resolution {
 
 /// What one name looks like inside one zone.
 enum Found<'a> {
-    /// The name exists (or a wildcard matched); answer from this node with this owner.
-    Node(&'a Node),
+    /// The name exists (or a wildcard matched); answer from this node (its number in the zone)
+    /// with this owner.
+    Node(u32, &'a Node),
     /// The name is at or below a zone cut.
     Referral(&'a Node),
     /// Neither the name nor a wildcard exists.
@@ -124,36 +125,36 @@ fn find<'a>(zone: &'a Zone, name: &[u8], qtype: u16) -> Found<'a> {
     let mut offs = [0u8; 128];
     let n = label_offsets(name, &mut offs);
     let apex_labels = crate::wire::name::label_count(zone.apex());
-    let mut encloser = zone.apex_node();
+    let mut encloser = (0, zone.apex_node());
     // i indexes labels from the left; the apex is at i == n - apex_labels
     for i in (0..n.saturating_sub(apex_labels)).rev() {
         let suffix = name.get(offs[i] as usize..).unwrap_or_default();
         match zone.node(suffix) {
-            Some((_, node)) => {
+            Some((at, node)) => {
                 // a DS query at the cut itself is answered by the parent side (RFC 4035 §3.1.4.1)
                 if node.is_delegation() && !(i == 0 && qtype == rtype::DS) {
                     return Found::Referral(node);
                 }
-                encloser = node;
+                encloser = (at, node);
             }
             None => {
                 // the closest encloser is `encloser`: try its wildcard (RFC 4592 §3.3.1)
                 let mut wc = [0u8; 256];
-                let el = zone.name_of(encloser).len();
+                let el = zone.name_of(encloser.1).len();
                 if el + 2 > wc.len() {
                     return Found::NxDomain;
                 }
                 wc[0] = 1;
                 wc[1] = b'*';
-                wc[2..2 + el].copy_from_slice(zone.name_of(encloser));
+                wc[2..2 + el].copy_from_slice(zone.name_of(encloser.1));
                 return match zone.node(&wc[..2 + el]) {
-                    Some((_, node)) => Found::Node(node),
+                    Some((at, node)) => Found::Node(at, node),
                     None => Found::NxDomain,
                 };
             }
         }
     }
-    Found::Node(encloser)
+    Found::Node(encloser.0, encloser.1)
 }
 
 fn negative<'a>(parts: &mut Parts<'a>, zone: &'a Zone) {
@@ -194,6 +195,9 @@ pub struct ClientCtx<'g, 't> {
     loc: Option<Location>,
     /// Largest scope any pool decision of this answer asked for; `None`: no pool was involved.
     pub scope: Option<u8>,
+    /// The question itself was answered by the pool at this node (zone position, node number),
+    /// with its records and nothing else: an [`super::AnswerCache`] keeps where it is.
+    pub direct_pool: Option<(u32, u32)>,
     /// What the metrics learn of this query: the zone, the first pool decision, a GeoIP miss.
     pub report: Report,
     trace: Option<&'t mut Trace>,
@@ -215,6 +219,7 @@ impl<'g, 't> ClientCtx<'g, 't> {
             health,
             loc: None,
             scope: None,
+            direct_pool: None,
             report: Report::default(),
             trace,
         }
@@ -343,7 +348,7 @@ impl Health for MemberHealth<'_> {
 }
 
 /// What a pool answered for one name.
-enum PoolAnswer<'a> {
+pub(crate) enum PoolAnswer<'a> {
     /// Records to put in the answer section (for a CNAME pool: the CNAME, whose target is the
     /// second value).
     Records(Part<'a>, Option<&'a [u8]>),
@@ -355,7 +360,7 @@ enum PoolAnswer<'a> {
     NotPool,
 }
 
-fn pool_answer<'a>(
+pub(crate) fn pool_answer<'a>(
     zone: &'a Zone,
     node: &'a Node,
     owner: &'a [u8],
@@ -535,7 +540,7 @@ pub fn resolve<'a>(
                     aa: hops > 0,
                 };
             }
-            Found::Node(node) => {
+            Found::Node(at, node) => {
                 match pool_answer(zone, node, owner, qtype, ctx) {
                     PoolAnswer::NotPool => {}
                     PoolAnswer::NoData => {
@@ -550,6 +555,9 @@ pub fn resolve<'a>(
                     }
                     PoolAnswer::Records(part, None) => {
                         parts.push(part);
+                        if hops == 0 {
+                            ctx.direct_pool = u32::try_from(zone.position()).ok().zip(Some(at));
+                        }
                         return ok();
                     }
                     PoolAnswer::Records(part, Some(target)) => {

@@ -246,7 +246,7 @@ fn respond_full(
     out: &mut Vec<u8>,
     mut trace: Option<&mut Trace>,
     report: &mut Report,
-    cache: Option<&mut AnswerCache>,
+    mut cache: Option<&mut AnswerCache>,
 ) -> Outcome {
     let error = |question_end, edns, rc, cookie, out: &mut Vec<u8>| {
         if reply::error(
@@ -390,19 +390,55 @@ fn respond_full(
     };
     let nsid = asked_nsid(&q).then(|| src.nsid()).flatten();
     let generation = src.generation();
-    if trace.is_none()
-        && let Some(hit) = cache
-            .as_deref()
-            .and_then(|c| c.get(generation, q.qname_lc, q.qtype))
-        && let Some(outcome) =
-            from_cache(&hit, limits, &q, subnet, nsid, cookie_out, transport, out)
-    {
-        report.zone = hit.zone.map(|z| z as usize);
-        // no pool decided anything: scope 0
-        report.ecs = subnet
-            .filter(|s| s.source_prefix > 0)
-            .map(|s| (s.addr.is_ipv6(), 0));
-        return outcome;
+    let hit = match (&cache, &trace) {
+        (Some(c), None) => c.get(generation, q.qname_lc, q.qtype),
+        _ => None,
+    };
+    match hit {
+        Some(cache::Hit::Static(ref hit)) => {
+            if let Some(outcome) =
+                from_cache(hit, limits, &q, subnet, nsid, cookie_out, transport, out)
+            {
+                report.zone = hit.zone.map(|z| z as usize);
+                // no pool decided anything: scope 0
+                report.ecs = subnet
+                    .filter(|s| s.source_prefix > 0)
+                    .map(|s| (s.addr.is_ipv6(), 0));
+                return outcome;
+            }
+        }
+        Some(cache::Hit::Pool { zone, node }) => {
+            // the question is this pool's: only its decision is made again
+            if let Some(zone) = src.zones().zones().get(zone as usize)
+                && let Some(n) = zone.node_at(node)
+            {
+                let mut ctx = ClientCtx::new(addr, src.geo(), src.overlay(), src.health(), None);
+                ctx.report.qtype = q.qtype;
+                ctx.report.cookie = report.cookie;
+                ctx.report.zone = Some(zone.position());
+                if let lookup::PoolAnswer::Records(part, None) =
+                    lookup::pool_answer(zone, n, q.qname, q.qtype, &mut ctx)
+                {
+                    let mut parts = Parts::new();
+                    parts.push(part);
+                    let res = lookup::Resolution {
+                        rcode: rcode::NOERROR,
+                        aa: true,
+                    };
+                    let w = write(
+                        &res, &parts, limits, &q, subnet, nsid, cookie_out, ctx.scope, transport,
+                        out,
+                    );
+                    *report = ctx.report;
+                    report.ecs = subnet
+                        .filter(|s| s.source_prefix > 0)
+                        .map(|s| (s.addr.is_ipv6(), w.scope));
+                    return w.outcome;
+                }
+                // NODATA or SERVFAIL now (members went down): the full path says which
+            }
+        }
+        None => {}
     }
     let traced = trace.is_some();
     let mut ctx = ClientCtx::new(addr, src.geo(), src.overlay(), src.health(), trace);
@@ -419,8 +455,14 @@ fn respond_full(
         transport,
         out,
     );
-    // an answer no pool took part in holds for every client: keep its records
-    if let Some(cache) = cache
+    // an answer no pool took part in holds for every client: keep its records; a pool's own
+    // answer to the question: keep whose it is
+    if let Some(cache) = cache.as_deref_mut()
+        && !traced
+        && let Some((zone, node)) = ctx.direct_pool
+    {
+        cache.put_pool(generation, q.qname_lc, q.qtype, zone, node);
+    } else if let Some(cache) = cache
         && !traced
         && a.complete
         && ctx.scope.is_none()
@@ -459,7 +501,7 @@ fn respond_full(
 /// full path may have to leave records out.
 #[allow(clippy::too_many_arguments)]
 fn from_cache(
-    hit: &cache::Hit<'_>,
+    hit: &cache::Records<'_>,
     limits: &Limits,
     q: &Query<'_>,
     subnet: Option<Ecs<'_>>,
@@ -584,7 +626,27 @@ fn answer(
 ) -> Written {
     let mut parts = Parts::new();
     let res = resolve(zones, q.qname, q.qname_lc, q.qtype, ctx, &mut parts);
+    let scope = ctx.scope;
+    write(
+        &res, &parts, limits, q, subnet, nsid, cookie, scope, transport, out,
+    )
+}
 
+/// Writes the response of a resolution: the parts found, then the OPT record. `pool_scope` is
+/// the largest scope a pool decision asked for (`None`: no pool took part).
+#[allow(clippy::too_many_arguments)]
+fn write(
+    res: &lookup::Resolution,
+    parts: &Parts<'_>,
+    limits: &Limits,
+    q: &Query<'_>,
+    subnet: Option<Ecs<'_>>,
+    nsid: Option<&[u8]>,
+    cookie: Option<&[u8; cookie::REPLY_LEN]>,
+    pool_scope: Option<u8>,
+    transport: Transport,
+    out: &mut Vec<u8>,
+) -> Written {
     let edns = q.edns;
     let mut limit = size_limit(edns.map(|e| e.payload), limits, transport);
     if edns.is_some() {
@@ -648,7 +710,7 @@ fn answer(
             let scope = if s.source_prefix == 0 {
                 0
             } else {
-                ctx.scope.unwrap_or(0)
+                pool_scope.unwrap_or(0)
             };
             // a mapped IPv4 subnet was located as IPv4: its scope counts in IPv6 bits again
             let scope = if s.addr.is_ipv6() && s.addr.to_canonical().is_ipv4() && scope > 0 {

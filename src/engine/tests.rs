@@ -295,6 +295,15 @@ fn cached_answers_equal_the_engine() {
         format!("{ZONE}{big}\n$ORIGIN mx.t.\n{glue}"),
     )
     .unwrap();
+    // a pool whose answer is NODATA for one network: a kept pool question whose decision is
+    // not records goes the full way
+    std::fs::write(
+        dir.join("t.pools.toml"),
+        "version = 1\n[datacenters]\na = {}\nb = {}\n[pools.g]\nnames = [\"g\"]\n\
+         members = { a = [\"192.0.2.50\", \"192.0.2.51\"], b = [\"2001:db8::50\"] }\n\
+         route = { default = [\"a\", \"b\"], networks = { \"81.2.0.0/16\" = [] } }\n",
+    )
+    .unwrap();
     let geo = Arc::new(Geo::open(&[root.join("geodata/dbip-country.mmdb")]).unwrap());
     let snapshot = |zones, generation| {
         let mut s = Snapshot::plain(zones, geo.clone(), Limits::default());
@@ -332,6 +341,7 @@ fn cached_answers_equal_the_engine() {
         "mid.t",
         "mx.t",
         "nx.mx.t",
+        "g.t",
     ];
     let types = [1u16, 28, 15, 2, 6, 16, 5, 33, 255, 43];
     let ecs4 = option(8, &[0, 1, 24, 0, 81, 2, 69]);

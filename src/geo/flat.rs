@@ -153,16 +153,28 @@ impl Flat {
         }
     }
 
-    /// Starts fetching the first networks of `ip`'s /16 (reads the index entry, so call
-    /// [`Flat::prefetch_index`] for a whole batch first).
+    /// Starts fetching the networks of `ip`'s /16 that its search will read (reads the index
+    /// entry, so call [`Flat::prefetch_index`] for a whole batch first): all of them when they
+    /// fill a few cache lines (most /16s hold a handful of networks), else lines spread over
+    /// the range, where the binary search's first steps land.
     #[inline]
     pub(super) fn prefetch_networks(&self, ip: Ipv4Addr) {
-        if let Some(n) = self
-            .index
-            .get((u32::from(ip) >> 16) as usize)
-            .and_then(|&lo| self.nets.get(lo as usize))
-        {
-            crate::sys::prefetch(n);
+        /// Networks per cache line (8 bytes each).
+        const LINE: usize = 8;
+        /// Most lines fetched for one client.
+        const LINES: usize = 8;
+        let h = (u32::from(ip) >> 16) as usize;
+        let (Some(&lo), Some(&hi)) = (self.index.get(h), self.index.get(h + 1)) else {
+            return;
+        };
+        let (lo, hi) = (lo as usize, hi as usize);
+        let step = (hi.saturating_sub(lo) / LINES).max(LINE);
+        let mut at = lo;
+        while at <= hi {
+            if let Some(n) = self.nets.get(at) {
+                crate::sys::prefetch(n);
+            }
+            at += step;
         }
     }
 

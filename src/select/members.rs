@@ -18,6 +18,17 @@ pub(super) fn pick<'p, H: Health>(
     trace: &mut Option<&mut Trace>,
 ) -> bool {
     let members = pool.dcs.get(dc).map_or(&[][..], |d| d.members(family));
+    if let ([m], None) = (members, trace.as_ref()) {
+        // one member: no score, no ranking; it is the answer when it is up
+        if health
+            .serving(pool, dc, family, 0)
+            .is_some_and(|factor| m.weight * factor > 0.0)
+            && let Some(p) = picks.first_mut()
+        {
+            *p = Some(m);
+        }
+        return false;
+    }
     let mut best: [(f64, usize); MAX_ANSWERS] = [(f64::NEG_INFINITY, usize::MAX); MAX_ANSWERS];
     let k = pool.max_answers.clamp(1, MAX_ANSWERS);
     let top = best.get_mut(..k).unwrap_or_default();

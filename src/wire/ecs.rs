@@ -75,11 +75,11 @@ impl Ecs<'_> {
     /// Appends the option for a response: family, source prefix and address as received, and
     /// `scope` (RFC 7871 §7.2.1).
     pub fn write_echo(&self, out: &mut Vec<u8>, scope: u8) {
-        out.extend_from_slice(&CODE.to_be_bytes());
-        out.extend_from_slice(&((4 + self.addr_bytes.len()) as u16).to_be_bytes());
-        out.extend_from_slice(&self.family.to_be_bytes());
-        out.push(self.source_prefix);
-        out.push(scope.min(self.source_prefix));
+        let [c0, c1] = CODE.to_be_bytes();
+        let [l0, l1] = ((4 + self.addr_bytes.len()) as u16).to_be_bytes();
+        let [f0, f1] = self.family.to_be_bytes();
+        let source = self.source_prefix;
+        out.extend_from_slice(&[c0, c1, l0, l1, f0, f1, source, scope.min(source)]);
         out.extend_from_slice(self.addr_bytes);
     }
 }

@@ -329,23 +329,37 @@ pub fn ecs_hint(b: &[u8]) -> Option<IpAddr> {
     if u16_at(b, 10)? == 0 {
         return None;
     }
-    let owner = skip_name(b, 12)? + 4;
-    let p = skip_name(b, owner)?;
-    if u16_at(b, p)? != rtype::OPT {
+    // the OPT record's owner is the root: one zero octet after the question
+    let p = skip_name(b, 12)? + 4;
+    if *b.get(p)? != 0 || u16_at(b, p + 1)? != rtype::OPT {
         return None;
     }
-    let rdlen = u16_at(b, p + 8)? as usize;
-    let options = b.get(p + 10..p + 10 + rdlen)?;
+    let rdlen = u16_at(b, p + 9)? as usize;
+    let options = b.get(p + 11..p + 11 + rdlen)?;
     let mut o = 0;
     while let (Some(code), Some(len)) = (u16_at(options, o), u16_at(options, o + 2)) {
-        let data = options.get(o + 4..o + 4 + len as usize)?;
+        let len = len as usize;
         if code == crate::wire::ecs::CODE {
-            return crate::wire::ecs::parse(data)
-                .ok()
-                .filter(|e| e.source_prefix > 0)
-                .map(|e| e.addr.to_canonical());
+            let data = options.get(o + 4..o + 4 + len)?;
+            let (&[_, family, source, _], addr) = data.split_first_chunk::<4>()?;
+            if source == 0 || addr.len() != usize::from(source).div_ceil(8) {
+                return None;
+            }
+            return match family {
+                1 => {
+                    let mut a = [0u8; 4];
+                    a.iter_mut().zip(addr).for_each(|(d, s)| *d = *s);
+                    Some(IpAddr::from(a))
+                }
+                2 => {
+                    let mut a = [0u8; 16];
+                    a.iter_mut().zip(addr).for_each(|(d, s)| *d = *s);
+                    Some(IpAddr::from(a).to_canonical())
+                }
+                _ => None,
+            };
         }
-        o += 4 + len as usize;
+        o += 4 + len;
     }
     None
 }

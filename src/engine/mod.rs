@@ -419,16 +419,23 @@ fn respond_full(
                 if let lookup::PoolAnswer::Records(part, None) =
                     lookup::pool_answer(zone, n, q.qname, q.qtype, &mut ctx)
                 {
-                    let mut parts = Parts::new();
-                    parts.push(part);
-                    let res = lookup::Resolution {
-                        rcode: rcode::NOERROR,
-                        aa: true,
+                    let w = match write_picks(
+                        &part, limits, &q, subnet, nsid, cookie_out, ctx.scope, transport, out,
+                    ) {
+                        Some(w) => w,
+                        None => {
+                            let mut parts = Parts::new();
+                            parts.push(part);
+                            let res = lookup::Resolution {
+                                rcode: rcode::NOERROR,
+                                aa: true,
+                            };
+                            write(
+                                &res, &parts, limits, &q, subnet, nsid, cookie_out, ctx.scope,
+                                transport, out,
+                            )
+                        }
                     };
-                    let w = write(
-                        &res, &parts, limits, &q, subnet, nsid, cookie_out, ctx.scope, transport,
-                        out,
-                    );
                     *report = ctx.report;
                     report.ecs = subnet
                         .filter(|s| s.source_prefix > 0)
@@ -706,20 +713,7 @@ fn write(
         payload: limits.udp_payload,
         rcode: res.rcode,
         dnssec_ok: e.dnssec_ok,
-        ecs: subnet.map(|s| {
-            let scope = if s.source_prefix == 0 {
-                0
-            } else {
-                pool_scope.unwrap_or(0)
-            };
-            // a mapped IPv4 subnet was located as IPv4: its scope counts in IPv6 bits again
-            let scope = if s.addr.is_ipv6() && s.addr.to_canonical().is_ipv4() && scope > 0 {
-                scope.saturating_add(96).min(128)
-            } else {
-                scope
-            };
-            (s, scope)
-        }),
+        ecs: subnet.map(|s| (s, echo_scope(&s, pool_scope))),
         nsid,
         cookie,
     });
@@ -736,6 +730,106 @@ fn write(
         body_end,
         complete,
     }
+}
+
+/// The scope to return in the ECS echo: what the pool decisions asked for (0 when none did, or
+/// when the query's source prefix was 0).
+fn echo_scope(s: &Ecs<'_>, pool_scope: Option<u8>) -> u8 {
+    let scope = if s.source_prefix == 0 {
+        0
+    } else {
+        pool_scope.unwrap_or(0)
+    };
+    // a mapped IPv4 subnet was located as IPv4: its scope counts in IPv6 bits again
+    if s.addr.is_ipv6() && s.addr.to_canonical().is_ipv4() && scope > 0 {
+        scope.saturating_add(96).min(128)
+    } else {
+        scope
+    }
+}
+
+/// Writes a pool's own answer to the question (A or AAAA members, owned by the question's
+/// name) as [`write`] would, without the writer's general work: the owner of every record is a
+/// pointer to the question, as the writer compresses it, then type, class, TTL and the member's
+/// address. `None`, with nothing written, when it would not fit the size limit (the writer
+/// decides what then) or is not that shape. The equivalence test compares the two.
+#[allow(clippy::too_many_arguments)]
+fn write_picks(
+    part: &lookup::Part<'_>,
+    limits: &Limits,
+    q: &Query<'_>,
+    subnet: Option<Ecs<'_>>,
+    nsid: Option<&[u8]>,
+    cookie: Option<&[u8; cookie::REPLY_LEN]>,
+    pool_scope: Option<u8>,
+    transport: Transport,
+    out: &mut Vec<u8>,
+) -> Option<Written> {
+    let Data::Picks {
+        rtype,
+        layout: crate::wire::Layout::Raw,
+        ref rdata,
+    } = part.data
+    else {
+        return None;
+    };
+    // the root's name is written whole, not as a pointer: leave it to the writer
+    if q.qname.len() < 2 {
+        return None;
+    }
+    let edns = q.edns;
+    let mut limit = size_limit(edns.map(|e| e.payload), limits, transport);
+    if edns.is_some() {
+        limit -= Opt::wire_len(subnet.as_ref(), nsid, cookie.is_some());
+    }
+    let (mut count, mut size) = (0u16, 12 + q.question.len());
+    for r in rdata.iter().flatten() {
+        count += 1;
+        size += 12 + r.bytes().len();
+    }
+    if count == 0 || size > limit {
+        return None;
+    }
+    let [i0, i1] = q.header.id.to_be_bytes();
+    let [f0, f1] =
+        reply::flags(q.header.flags_hi, q.header.flags_lo, true, rcode::NOERROR).to_be_bytes();
+    let [a0, a1] = count.to_be_bytes();
+    let ar = u8::from(edns.is_some());
+    out.clear();
+    out.extend_from_slice(&[i0, i1, f0, f1, 0, 1, a0, a1, 0, 0, 0, ar]);
+    out.extend_from_slice(q.question);
+    let [t0, t1] = rtype.to_be_bytes();
+    for r in rdata.iter().flatten() {
+        let [l0, l1, l2, l3] = part.ttl.unwrap_or(r.ttl()).to_be_bytes();
+        let b = r.bytes();
+        let [d0, d1] = u16::try_from(b.len()).unwrap_or(u16::MAX).to_be_bytes();
+        out.extend_from_slice(&[0xc0, 12, t0, t1, 0, 1, l0, l1, l2, l3, d0, d1]);
+        out.extend_from_slice(b);
+    }
+    let body_end = out.len();
+    let scope = subnet.as_ref().map_or(0, |s| echo_scope(s, pool_scope));
+    if let Some(e) = edns {
+        Opt {
+            payload: limits.udp_payload,
+            rcode: rcode::NOERROR,
+            dnssec_ok: e.dnssec_ok,
+            ecs: subnet.map(|s| (s, scope)),
+            nsid,
+            cookie,
+        }
+        .write_to(out);
+    }
+    Some(Written {
+        outcome: Outcome::Reply {
+            rcode: rcode::NOERROR,
+            truncated: false,
+        },
+        scope,
+        rcode: rcode::NOERROR,
+        aa: true,
+        body_end,
+        complete: true,
+    })
 }
 
 /// What [`answer`] wrote.

@@ -98,6 +98,29 @@ fn bench(c: &mut Criterion) {
         println!("  {name:<24} {n}");
         total += n;
     }
+    // the batched UDP path answers through a worker's cache: static records and pool
+    // questions kept after the first call
+    let mut cache = geosteer::engine::AnswerCache::new();
+    let cached = |cache: &mut geosteer::engine::AnswerCache, pkt: &[u8], out: &mut Vec<u8>| {
+        let mut report = geosteer::metrics::Report::default();
+        geosteer::engine::respond_cached(
+            &*snap,
+            &limits,
+            pkt,
+            client,
+            Transport::Udp,
+            out,
+            &mut report,
+            cache,
+        )
+    };
+    for (name, pkt) in cases.iter().chain(&geo_cases) {
+        let n = allocations_per_query(|| {
+            cached(&mut cache, pkt, &mut out);
+        });
+        println!("  cached {name:<17} {n}");
+        total += n;
+    }
     assert_eq!(total, 0.0, "the query path allocates");
     // the geo cases do steer: Japan and Germany get different answers
     let answer = |pkt: &[u8]| {
@@ -113,6 +136,19 @@ fn bench(c: &mut Criterion) {
         g.bench_function(*name, |b| {
             b.iter(|| {
                 let o = respond(&zones, &limits, pkt, client, Transport::Udp, &mut out);
+                assert!(matches!(o, Outcome::Reply { .. }));
+                out.len()
+            })
+        });
+    }
+    g.finish();
+    // the same questions from a warm answer cache (the batched UDP path)
+    let mut g = c.benchmark_group("respond_cached");
+    g.throughput(Throughput::Elements(1));
+    for (name, pkt) in cases.iter().chain(&geo_cases) {
+        g.bench_function(*name, |b| {
+            b.iter(|| {
+                let o = cached(&mut cache, pkt, &mut out);
                 assert!(matches!(o, Outcome::Reply { .. }));
                 out.len()
             })

@@ -148,6 +148,55 @@ fn geo_answers_do_not_allocate() {
     assert_eq!(allocs() - before, 0, "allocations when counting queries");
 }
 
+/// The batched UDP path answers through a worker's answer cache: filling it (static answers'
+/// records, pool questions' places) and answering from it allocate nothing once the cache exists.
+#[test]
+fn cached_answers_do_not_allocate() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let zones = geosteer::load::load_dir(&root.join("zones")).unwrap();
+    let geo = geosteer::geo::Geo::open(&[root.join("geodata/dbip-country.mmdb")]).unwrap();
+    let state = geosteer::state::State::new(zones, std::sync::Arc::new(geo), Limits::default());
+    let snap = state.load();
+    let client: SocketAddr = "192.0.2.1:1".parse().unwrap();
+    let mut packets = Vec::new();
+    for subnet in [None, Some("202.232.0.0"), Some("81.2.69.0")] {
+        for (name, t) in [
+            ("www.example.com", 1u16),
+            ("example.com", 28),
+            ("example.com", 15),
+            ("api.example.com", 1),
+            ("blog.example.com", 1),
+            ("nope.example.com", 1),
+            ("host.lab.example.com", 1),
+        ] {
+            let ecs = subnet.map(|s| (s.parse().unwrap(), 24));
+            let name = geosteer::wire::name::from_dotted(name);
+            packets.push(geosteer::wire::query::build(1, &name, t, Some(1232), ecs));
+        }
+    }
+    let mut out = Vec::with_capacity(65_535);
+    let mut cache = geosteer::engine::AnswerCache::new();
+    let before = allocs();
+    // the first round fills the cache, the others answer from it
+    for _ in 0..100 {
+        for p in &packets {
+            let mut report = geosteer::metrics::Report::default();
+            let outcome = geosteer::engine::respond_cached(
+                &**snap,
+                &snap.limits,
+                p,
+                client,
+                Transport::Udp,
+                &mut out,
+                &mut report,
+                &mut cache,
+            );
+            assert!(matches!(outcome, geosteer::engine::Outcome::Reply { .. }));
+        }
+    }
+    assert_eq!(allocs() - before, 0, "allocations on the cached query path");
+}
+
 /// Health-filtered answers allocate nothing either: an override drains a datacenter, so answers
 /// fail over (and members are looked up in the overlay and the health map for every pick).
 #[test]

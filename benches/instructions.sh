@@ -67,7 +67,7 @@ measure() {
     done
     callgrind_control -z > /dev/null 2>&1
     answered=$(dnsperf -s 127.0.0.1 -p "$port" -d "$cache/queries/$input" $fmt -c 4 -T 1 -q 50 \
-        -n 100 -Q "$rate" -l $((queries / rate + 1)) 2>&1 | awk '/Queries completed/ {print $3}')
+        -n 100 -Q "$rate" -l $(((queries + rate - 1) / rate)) 2>&1 | awk '/Queries completed/ {print $3}')
     callgrind_control -d > /dev/null 2>&1
     sleep 1
     kill "$vg" 2>/dev/null; wait "$vg" 2>/dev/null || true; vg=

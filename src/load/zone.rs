@@ -1,4 +1,4 @@
-//! Validating the records of one zone and building its [`Zone`]: the checks `geosteer check`
+//! Validating the records of one zone and building its `Zone`: the checks `geosteer check`
 //! reports, and the pre-encoding that makes the query path a matter of copying bytes.
 
 use std::collections::BTreeMap;

@@ -1,5 +1,5 @@
 //! The UDP fast path (Linux): one socket per worker thread, bound with `SO_REUSEPORT` so the
-//! kernel spreads clients over them, each a tight loop of `recvmmsg` → [`engine`] → `sendmmsg`
+//! kernel spreads clients over them, each a tight loop of `recvmmsg` → [`crate::engine`] → `sendmmsg`
 //! with no task, no channel and no allocation per packet.
 //!
 //! On a wildcard address (`0.0.0.0`, `::`) every reply goes out from the address the query was

@@ -1,61 +1,93 @@
 //! Response bytes: a resolution written through the general writer ([`write()`]), a pool's own
 //! answer written directly ([`write_picks`]), a cached answer ([`from_cache`]), the identity
-//! answer, and the size limit and ECS scope they share. Everything here writes what the writer
-//! would: `engine::tests::cached_answers_equal_the_engine` compares the shortcuts with it.
+//! answer, and what they share: the [`Reply`] (size limit, OPT record, header) and the ECS scope.
+//! Everything here writes what the writer would: `engine::tests::cached_answers_equal_the_engine`
+//! compares the shortcuts with it.
 
-use super::{
-    CLASS_CH, Data, Limits, MIN_UDP, Outcome, Parts, Transport, asked_nsid, cache, lookup, rcode,
-};
+use super::{CLASS_CH, Data, Limits, MIN_UDP, Outcome, Parts, Transport, cache, lookup, rcode};
 use crate::wire::cookie;
 use crate::wire::ecs::Ecs;
 use crate::wire::encode::{Names, Opt, Section, Writer};
 use crate::wire::query::Query;
 use crate::wire::{reply, rtype};
 
+/// What every response to one query carries besides its records, and where it goes: the
+/// question, the ECS option to echo, NSID and the cookie (when the query asked for them), the
+/// transport whose size limit applies.
+pub(super) struct Reply<'a> {
+    pub q: &'a Query<'a>,
+    pub limits: &'a Limits,
+    pub subnet: Option<Ecs<'a>>,
+    pub nsid: Option<&'a [u8]>,
+    pub cookie: Option<&'a [u8; cookie::REPLY_LEN]>,
+    pub transport: Transport,
+}
+
+impl<'a> Reply<'a> {
+    /// Room for the header, the question and the records: the size limit less the OPT record.
+    fn room(&self) -> usize {
+        let limit = size_limit(
+            self.q.edns.as_ref().map(|e| e.payload),
+            self.limits,
+            self.transport,
+        );
+        if self.q.edns.is_some() {
+            limit - Opt::wire_len(self.subnet.as_ref(), self.nsid, self.cookie.is_some())
+        } else {
+            limit
+        }
+    }
+
+    /// The OPT record of a response with `rcode`, the ECS option echoed with `scope`; `None`
+    /// when the query had none.
+    fn opt(&self, rcode: u16, scope: u8) -> Option<Opt<'a>> {
+        self.q.edns.as_ref().map(|e| Opt {
+            payload: self.limits.udp_payload,
+            rcode,
+            dnssec_ok: e.dnssec_ok,
+            ecs: self.subnet.map(|s| (s, scope)),
+            nsid: self.nsid,
+            cookie: self.cookie,
+        })
+    }
+
+    /// Appends the OPT record [`Reply::opt`] describes, if any.
+    fn write_opt(&self, out: &mut Vec<u8>, rcode: u16, scope: u8) {
+        if let Some(opt) = self.opt(rcode, scope) {
+            opt.write_to(out);
+        }
+    }
+
+    /// Starts a response written without the writer: the header (`counts` of the answer,
+    /// authority and additional sections; ARCOUNT adds the OPT record) and the question echoed.
+    fn start(&self, out: &mut Vec<u8>, aa: bool, rcode: u16, counts: [u16; 3]) {
+        let h = &self.q.header;
+        let [i0, i1] = h.id.to_be_bytes();
+        let [f0, f1] = reply::flags(h.flags_hi, h.flags_lo, aa, rcode).to_be_bytes();
+        let [a0, a1] = counts[0].to_be_bytes();
+        let [n0, n1] = counts[1].to_be_bytes();
+        let [d0, d1] = (counts[2] + u16::from(self.q.edns.is_some())).to_be_bytes();
+        out.clear();
+        out.extend_from_slice(&[i0, i1, f0, f1, 0, 1, a0, a1, n0, n1, d0, d1]);
+        out.extend_from_slice(self.q.question);
+    }
+}
+
 /// Writes the response to `q` from a cached answer, as `engine::answer` would have written it: `None`
 /// (nothing written) when the whole message would not fit the query's size limit, where the
 /// full path may have to leave records out.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn from_cache(
     hit: &cache::Records<'_>,
-    limits: &Limits,
-    q: &Query<'_>,
-    subnet: Option<Ecs<'_>>,
-    nsid: Option<&[u8]>,
-    cookie: Option<&[u8; cookie::REPLY_LEN]>,
-    transport: Transport,
+    reply: &Reply<'_>,
     out: &mut Vec<u8>,
 ) -> Option<Outcome> {
-    let edns = q.edns;
-    let mut limit = size_limit(edns.map(|e| e.payload), limits, transport);
-    if edns.is_some() {
-        limit -= Opt::wire_len(subnet.as_ref(), nsid, cookie.is_some());
-    }
-    if 12 + q.question.len() + hit.body.len() > limit {
+    if 12 + reply.q.question.len() + hit.body.len() > reply.room() {
         return None;
     }
-    let [i0, i1] = q.header.id.to_be_bytes();
-    let [f0, f1] =
-        reply::flags(q.header.flags_hi, q.header.flags_lo, hit.aa, hit.rcode).to_be_bytes();
-    let [a0, a1] = hit.counts[0].to_be_bytes();
-    let [n0, n1] = hit.counts[1].to_be_bytes();
-    let [d0, d1] = (hit.counts[2] + u16::from(edns.is_some())).to_be_bytes();
-    out.clear();
-    out.extend_from_slice(&[i0, i1, f0, f1, 0, 1, a0, a1, n0, n1, d0, d1]);
-    out.extend_from_slice(q.question);
+    reply.start(out, hit.aa, hit.rcode, hit.counts);
     out.extend_from_slice(hit.body);
-    if let Some(e) = edns {
-        Opt {
-            payload: limits.udp_payload,
-            rcode: hit.rcode,
-            dnssec_ok: e.dnssec_ok,
-            // a static answer holds for every client: scope 0 (RFC 7871 §7.2.1)
-            ecs: subnet.map(|s| (s, 0)),
-            nsid,
-            cookie,
-        }
-        .write_to(out);
-    }
+    // a static answer holds for every client: scope 0 (RFC 7871 §7.2.1)
+    reply.write_opt(out, hit.rcode, 0);
     Some(Outcome::Reply {
         rcode: hit.rcode,
         truncated: false,
@@ -63,20 +95,8 @@ pub(super) fn from_cache(
 }
 
 /// The answer to a CH TXT query for the server's identity: one TXT record, class CH.
-pub(super) fn identity_answer(
-    q: &Query<'_>,
-    txt: &[u8],
-    nsid: Option<&[u8]>,
-    cookie: Option<&[u8; cookie::REPLY_LEN]>,
-    limits: &Limits,
-    transport: Transport,
-    out: &mut Vec<u8>,
-) -> Outcome {
-    let nsid = asked_nsid(q).then_some(nsid).flatten();
-    let mut limit = size_limit(q.edns.map(|e| e.payload), limits, transport);
-    if q.edns.is_some() {
-        limit -= Opt::wire_len(None, nsid, cookie.is_some());
-    }
+pub(super) fn identity_answer(reply: &Reply<'_>, txt: &[u8], out: &mut Vec<u8>) -> Outcome {
+    let q = reply.q;
     let flags = reply::flags(q.header.flags_hi, q.header.flags_lo, true, rcode::NOERROR);
     let mut names = Names::new();
     let mut w = Writer::new(
@@ -85,7 +105,7 @@ pub(super) fn identity_answer(
         q.header.id,
         flags,
         Some((q.qname, q.question)),
-        limit,
+        reply.room(),
     );
     w.set_class(CLASS_CH);
     w.rrset(
@@ -97,15 +117,7 @@ pub(super) fn identity_answer(
         None,
     );
     let truncated = w.truncated();
-    let opt = q.edns.map(|e| Opt {
-        payload: limits.udp_payload,
-        rcode: rcode::NOERROR,
-        dnssec_ok: e.dnssec_ok,
-        ecs: None,
-        nsid,
-        cookie,
-    });
-    w.finish(opt.as_ref());
+    w.finish(reply.opt(rcode::NOERROR, 0).as_ref());
     Outcome::Reply {
         rcode: rcode::NOERROR,
         truncated,
@@ -113,7 +125,7 @@ pub(super) fn identity_answer(
 }
 
 /// The size limit for a response, before the OPT record.
-pub(super) fn size_limit(q_edns: Option<u16>, limits: &Limits, transport: Transport) -> usize {
+fn size_limit(q_edns: Option<u16>, limits: &Limits, transport: Transport) -> usize {
     match transport {
         Transport::Tcp => u16::MAX as usize,
         Transport::Udp => match q_edns {
@@ -125,24 +137,14 @@ pub(super) fn size_limit(q_edns: Option<u16>, limits: &Limits, transport: Transp
 
 /// Writes the response of a resolution: the parts found, then the OPT record. `pool_scope` is
 /// the largest scope a pool decision asked for (`None`: no pool took part).
-#[allow(clippy::too_many_arguments)]
 pub(super) fn write(
     res: &lookup::Resolution,
     parts: &Parts<'_>,
-    limits: &Limits,
-    q: &Query<'_>,
-    subnet: Option<Ecs<'_>>,
-    nsid: Option<&[u8]>,
-    cookie: Option<&[u8; cookie::REPLY_LEN]>,
+    reply: &Reply<'_>,
     pool_scope: Option<u8>,
-    transport: Transport,
     out: &mut Vec<u8>,
 ) -> Written {
-    let edns = q.edns;
-    let mut limit = size_limit(edns.map(|e| e.payload), limits, transport);
-    if edns.is_some() {
-        limit -= Opt::wire_len(subnet.as_ref(), nsid, cookie.is_some());
-    }
+    let q = reply.q;
     let flags = reply::flags(q.header.flags_hi, q.header.flags_lo, res.aa, res.rcode);
     let mut names = Names::new();
     let mut w = Writer::new(
@@ -151,7 +153,7 @@ pub(super) fn write(
         q.header.id,
         flags,
         Some((q.qname, q.question)),
-        limit,
+        reply.room(),
     );
     // a SERVFAIL carries no records, even those a CNAME chain found before it failed
     let sections = if res.rcode == rcode::SERVFAIL {
@@ -193,16 +195,11 @@ pub(super) fn write(
     let complete = w.complete();
     let body_end = w.written();
     // the scope: how far this answer holds; 0 when no pool decided anything
-    let opt = edns.map(|e| Opt {
-        payload: limits.udp_payload,
-        rcode: res.rcode,
-        dnssec_ok: e.dnssec_ok,
-        ecs: subnet.map(|s| (s, echo_scope(&s, pool_scope))),
-        nsid,
-        cookie,
-    });
-    w.finish(opt.as_ref());
-    let scope = opt.and_then(|o| o.ecs).map_or(0, |(_, scope)| scope);
+    let scope = reply
+        .subnet
+        .as_ref()
+        .map_or(0, |s| echo_scope(s, pool_scope));
+    w.finish(reply.opt(res.rcode, scope).as_ref());
     Written {
         outcome: Outcome::Reply {
             rcode: res.rcode,
@@ -237,16 +234,10 @@ fn echo_scope(s: &Ecs<'_>, pool_scope: Option<u8>) -> u8 {
 /// pointer to the question, as the writer compresses it, then type, class, TTL and the member's
 /// address. `None`, with nothing written, when it would not fit the size limit (the writer
 /// decides what then) or is not that shape. The equivalence test compares the two.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn write_picks(
     part: &lookup::Part<'_>,
-    limits: &Limits,
-    q: &Query<'_>,
-    subnet: Option<Ecs<'_>>,
-    nsid: Option<&[u8]>,
-    cookie: Option<&[u8; cookie::REPLY_LEN]>,
+    reply: &Reply<'_>,
     pool_scope: Option<u8>,
-    transport: Transport,
     out: &mut Vec<u8>,
 ) -> Option<Written> {
     let Data::Picks {
@@ -257,31 +248,20 @@ pub(super) fn write_picks(
     else {
         return None;
     };
+    let q = reply.q;
     // the root's name is written whole, not as a pointer: leave it to the writer
     if q.qname.len() < 2 {
         return None;
-    }
-    let edns = q.edns;
-    let mut limit = size_limit(edns.map(|e| e.payload), limits, transport);
-    if edns.is_some() {
-        limit -= Opt::wire_len(subnet.as_ref(), nsid, cookie.is_some());
     }
     let (mut count, mut size) = (0u16, 12 + q.question.len());
     for r in rdata.iter().flatten() {
         count += 1;
         size += 12 + r.bytes().len();
     }
-    if count == 0 || size > limit {
+    if count == 0 || size > reply.room() {
         return None;
     }
-    let [i0, i1] = q.header.id.to_be_bytes();
-    let [f0, f1] =
-        reply::flags(q.header.flags_hi, q.header.flags_lo, true, rcode::NOERROR).to_be_bytes();
-    let [a0, a1] = count.to_be_bytes();
-    let ar = u8::from(edns.is_some());
-    out.clear();
-    out.extend_from_slice(&[i0, i1, f0, f1, 0, 1, a0, a1, 0, 0, 0, ar]);
-    out.extend_from_slice(q.question);
+    reply.start(out, true, rcode::NOERROR, [count, 0, 0]);
     let [t0, t1] = rtype.to_be_bytes();
     for r in rdata.iter().flatten() {
         let [l0, l1, l2, l3] = part.ttl.unwrap_or(r.ttl()).to_be_bytes();
@@ -291,18 +271,11 @@ pub(super) fn write_picks(
         out.extend_from_slice(b);
     }
     let body_end = out.len();
-    let scope = subnet.as_ref().map_or(0, |s| echo_scope(s, pool_scope));
-    if let Some(e) = edns {
-        Opt {
-            payload: limits.udp_payload,
-            rcode: rcode::NOERROR,
-            dnssec_ok: e.dnssec_ok,
-            ecs: subnet.map(|s| (s, scope)),
-            nsid,
-            cookie,
-        }
-        .write_to(out);
-    }
+    let scope = reply
+        .subnet
+        .as_ref()
+        .map_or(0, |s| echo_scope(s, pool_scope));
+    reply.write_opt(out, rcode::NOERROR, scope);
     Some(Written {
         outcome: Outcome::Reply {
             rcode: rcode::NOERROR,

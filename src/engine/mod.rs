@@ -26,7 +26,7 @@ use crate::wire::{reply, rtype};
 pub use crate::state::Limits;
 pub use crate::wire::rcode;
 pub use cache::AnswerCache;
-use emit::{Written, from_cache, identity_answer, write, write_picks};
+use emit::{Reply, Written, from_cache, identity_answer, write, write_picks};
 pub(crate) use lookup::{ClientCtx, Data, Parts, resolve};
 
 /// Smallest UDP payload every DNS client accepts (RFC 1035 §4.2.1).
@@ -328,12 +328,21 @@ fn respond_full(
     }
     report.cookie = cookie_verdict.map(|v| (v, cookie_data));
     let cookie_out = cookie_verdict.is_some().then_some(&cookie_data);
+    let nsid = asked_nsid(&q).then(|| src.nsid()).flatten();
     if q.qclass == CLASS_CH
         && let Some(txt) = src.chaos(q.qname_lc)
         && matches!(q.qtype, rtype::TXT | rtype::ANY)
     {
         trace!(trace, "the server's identity (class CH)");
-        return identity_answer(&q, txt, src.nsid(), cookie_out, limits, transport, out);
+        let reply = Reply {
+            q: &q,
+            limits,
+            subnet: None,
+            nsid,
+            cookie: cookie_out,
+            transport,
+        };
+        return identity_answer(&reply, txt, out);
     }
     if q.qclass != 1 || matches!(q.qtype, rtype::AXFR | rtype::IXFR) {
         // only class IN is served; zone transfers are not offered
@@ -389,7 +398,14 @@ fn respond_full(
             a
         }
     };
-    let nsid = asked_nsid(&q).then(|| src.nsid()).flatten();
+    let reply = Reply {
+        q: &q,
+        limits,
+        subnet,
+        nsid,
+        cookie: cookie_out,
+        transport,
+    };
     let generation = src.generation();
     let hit = match (&cache, &trace) {
         (Some(c), None) => c.get(generation, q.qname_lc, q.qtype),
@@ -397,14 +413,10 @@ fn respond_full(
     };
     match hit {
         Some(cache::Hit::Static(ref hit)) => {
-            if let Some(outcome) =
-                from_cache(hit, limits, &q, subnet, nsid, cookie_out, transport, out)
-            {
+            if let Some(outcome) = from_cache(hit, &reply, out) {
                 report.zone = hit.zone.map(|z| z as usize);
                 // no pool decided anything: scope 0
-                report.ecs = subnet
-                    .filter(|s| s.source_prefix > 0)
-                    .map(|s| (s.addr.is_ipv6(), 0));
+                report.ecs = ecs_report(subnet, 0);
                 return outcome;
             }
         }
@@ -420,9 +432,7 @@ fn respond_full(
                 if let lookup::PoolAnswer::Records(part, None) =
                     lookup::pool_answer(zone, n, q.qname, q.qtype, &mut ctx)
                 {
-                    let w = match write_picks(
-                        &part, limits, &q, subnet, nsid, cookie_out, ctx.scope, transport, out,
-                    ) {
+                    let w = match write_picks(&part, &reply, ctx.scope, out) {
                         Some(w) => w,
                         None => {
                             let mut parts = Parts::new();
@@ -431,16 +441,11 @@ fn respond_full(
                                 rcode: rcode::NOERROR,
                                 aa: true,
                             };
-                            write(
-                                &res, &parts, limits, &q, subnet, nsid, cookie_out, ctx.scope,
-                                transport, out,
-                            )
+                            write(&res, &parts, &reply, ctx.scope, out)
                         }
                     };
                     *report = ctx.report;
-                    report.ecs = subnet
-                        .filter(|s| s.source_prefix > 0)
-                        .map(|s| (s.addr.is_ipv6(), w.scope));
+                    report.ecs = ecs_report(subnet, w.scope);
                     return w.outcome;
                 }
                 // NODATA or SERVFAIL now (members went down): the full path says which
@@ -452,17 +457,7 @@ fn respond_full(
     let mut ctx = ClientCtx::new(addr, src.geo(), src.overlay(), src.health(), trace);
     ctx.report.qtype = q.qtype;
     ctx.report.cookie = report.cookie;
-    let a = answer(
-        src.zones(),
-        limits,
-        &q,
-        subnet,
-        nsid,
-        cookie_out,
-        &mut ctx,
-        transport,
-        out,
-    );
+    let a = answer(src.zones(), &reply, &mut ctx, out);
     // an answer no pool took part in holds for every client: keep its records; a pool's own
     // answer to the question: keep whose it is
     if let Some(cache) = cache.as_deref_mut()
@@ -498,9 +493,7 @@ fn respond_full(
         );
     }
     *report = ctx.report;
-    report.ecs = subnet
-        .filter(|s| s.source_prefix > 0)
-        .map(|s| (s.addr.is_ipv6(), a.scope));
+    report.ecs = ecs_report(subnet, a.scope);
     a.outcome
 }
 
@@ -509,24 +502,26 @@ fn asked_nsid(q: &Query<'_>) -> bool {
     q.edns.is_some_and(|e| e.nsid)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Resolves the question and writes the response.
 fn answer(
     zones: &ZoneSet,
-    limits: &Limits,
-    q: &Query<'_>,
-    subnet: Option<Ecs<'_>>,
-    nsid: Option<&[u8]>,
-    cookie: Option<&[u8; cookie::REPLY_LEN]>,
+    reply: &Reply<'_>,
     ctx: &mut ClientCtx<'_, '_>,
-    transport: Transport,
     out: &mut Vec<u8>,
 ) -> Written {
+    let q = reply.q;
     let mut parts = Parts::new();
     let res = resolve(zones, q.qname, q.qname_lc, q.qtype, ctx, &mut parts);
     let scope = ctx.scope;
-    write(
-        &res, &parts, limits, q, subnet, nsid, cookie, scope, transport, out,
-    )
+    write(&res, &parts, reply, scope, out)
+}
+
+/// What the metrics learn of the query's subnet: its family and the scope returned (`None`:
+/// no subnet, or one of prefix 0, which asks not to be located).
+fn ecs_report(subnet: Option<Ecs<'_>>, scope: u8) -> Option<(bool, u8)> {
+    subnet
+        .filter(|s| s.source_prefix > 0)
+        .map(|s| (s.addr.is_ipv6(), scope))
 }
 
 #[cfg(test)]

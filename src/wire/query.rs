@@ -321,7 +321,7 @@ pub fn parse<'a>(b: &'a [u8], lc: &'a mut [u8; 255]) -> Result<Query<'a>, ParseE
     })
 }
 
-/// The address of a query's Client Subnet option, found without the checks of [`parse`]: a hint
+/// The address of a query's Client Subnet option, found without the rest of [`parse`]: a hint
 /// for starting the client's GeoIP lookup early ([`crate::geo::Geo::prefetch_index`]). What the
 /// query means, and whether its option is used, is still for `parse` and the engine to decide.
 /// `None` when the first additional record is not an OPT with a usable ECS option.
@@ -340,24 +340,9 @@ pub fn ecs_hint(b: &[u8]) -> Option<IpAddr> {
     while let (Some(code), Some(len)) = (u16_at(options, o), u16_at(options, o + 2)) {
         let len = len as usize;
         if code == crate::wire::ecs::CODE {
-            let data = options.get(o + 4..o + 4 + len)?;
-            let (&[_, family, source, _], addr) = data.split_first_chunk::<4>()?;
-            if source == 0 || addr.len() != usize::from(source).div_ceil(8) {
-                return None;
-            }
-            return match family {
-                1 => {
-                    let mut a = [0u8; 4];
-                    a.iter_mut().zip(addr).for_each(|(d, s)| *d = *s);
-                    Some(IpAddr::from(a))
-                }
-                2 => {
-                    let mut a = [0u8; 16];
-                    a.iter_mut().zip(addr).for_each(|(d, s)| *d = *s);
-                    Some(IpAddr::from(a).to_canonical())
-                }
-                _ => None,
-            };
+            // what the engine will parse: a /0 subnet asks not to be located by it
+            let s = crate::wire::ecs::parse(options.get(o + 4..o + 4 + len)?).ok()?;
+            return (s.source_prefix > 0).then(|| s.addr.to_canonical());
         }
         o += 4 + len;
     }

@@ -29,11 +29,7 @@ impl Histogram {
     /// Adds one observation of `v` sub-units.
     #[inline]
     pub fn observe(&self, v: u64) {
-        let i = self.bounds.partition_point(|&b| b < v);
-        if let Some(c) = self.counts.get(i) {
-            c.fetch_add(1, Ordering::Relaxed);
-        }
-        self.sum.fetch_add(v, Ordering::Relaxed);
+        self.observe_n(v, 1);
     }
 
     /// Adds `n` observations of `v` sub-units each.

@@ -193,6 +193,7 @@ pub(super) fn write(
     }
     let truncated = w.truncated();
     let complete = w.complete();
+    let counts = w.counts();
     let body_end = w.written();
     // the scope: how far this answer holds; 0 when no pool decided anything
     let scope = reply
@@ -208,6 +209,7 @@ pub(super) fn write(
         scope,
         rcode: res.rcode,
         aa: res.aa,
+        counts,
         body_end,
         complete,
     }
@@ -284,6 +286,7 @@ pub(super) fn write_picks(
         scope,
         rcode: rcode::NOERROR,
         aa: true,
+        counts: [count, 0, 0],
         body_end,
         complete: true,
     })
@@ -296,6 +299,8 @@ pub(super) struct Written {
     pub scope: u8,
     pub rcode: u16,
     pub aa: bool,
+    /// Records in the answer, authority and additional sections (the OPT record not counted).
+    pub counts: [u16; 3],
     /// Where the records end (the OPT record, if any, follows).
     pub body_end: usize,
     /// Every RRset found was written ([`Writer::complete`]).

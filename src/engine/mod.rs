@@ -469,23 +469,15 @@ fn respond_full(
         && !traced
         && a.complete
         && ctx.scope.is_none()
-        && let (Some(body), Some(&[an0, an1, ns0, ns1, ar0, ar1])) = (
-            out.get(12 + q.question.len()..a.body_end),
-            out.get(6..12).and_then(|c| c.first_chunk::<6>()),
-        )
+        && let Some(body) = out.get(12 + q.question.len()..a.body_end)
     {
-        let ar = u16::from_be_bytes([ar0, ar1]).saturating_sub(u16::from(q.edns.is_some()));
         cache.put(
             generation,
             q.qname_lc,
             q.qtype,
             &cache::Made {
                 zone: ctx.report.zone.and_then(|z| u32::try_from(z).ok()),
-                counts: [
-                    u16::from_be_bytes([an0, an1]),
-                    u16::from_be_bytes([ns0, ns1]),
-                    ar,
-                ],
+                counts: a.counts,
                 rcode: a.rcode,
                 aa: a.aa,
                 body,

@@ -211,6 +211,12 @@ impl<'a, 'b> Writer<'a, 'b> {
         !self.truncated && !self.omitted
     }
 
+    /// Records written so far in the answer, authority and additional sections (the OPT
+    /// record, which [`Writer::finish`] adds, not counted).
+    pub fn counts(&self) -> [u16; 3] {
+        self.counts
+    }
+
     /// Bytes of the message so far: where the OPT record will start.
     pub fn written(&self) -> usize {
         self.out.len()

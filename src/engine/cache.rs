@@ -75,22 +75,13 @@ pub(super) enum Hit<'a> {
     Pool { zone: u32, node: u32 },
 }
 
-/// A cached static answer.
+/// A static answer: what [`AnswerCache::get`] gives back and [`AnswerCache::put`] keeps.
 pub(super) struct Records<'a> {
     pub zone: Option<u32>,
     pub counts: [u16; 3],
     pub rcode: u16,
     pub aa: bool,
     /// The records, as they follow the question.
-    pub body: &'a [u8],
-}
-
-/// What an answer the engine just wrote is, for [`AnswerCache::put`].
-pub(super) struct Made<'a> {
-    pub zone: Option<u32>,
-    pub counts: [u16; 3],
-    pub rcode: u16,
-    pub aa: bool,
     pub body: &'a [u8],
 }
 
@@ -153,29 +144,29 @@ impl AnswerCache {
         zone: u32,
         node: u32,
     ) {
-        self.put(
-            generation,
-            name,
-            qtype,
-            &Made {
-                zone: Some(zone),
-                counts: [0; 3],
-                rcode: 0,
-                aa: true,
-                body: &[],
-            },
-        );
-        if let Some(s) = self.slots.get_mut(Self::index(name, qtype))
-            && s.generation == generation
-            && s.qtype == qtype
-            && s.bytes.get(..name.len()) == Some(name)
-        {
-            s.pool = Some((zone, node));
-        }
+        let none = Records {
+            zone: Some(zone),
+            counts: [0; 3],
+            rcode: 0,
+            aa: true,
+            body: &[],
+        };
+        self.fill(generation, name, qtype, &none, Some((zone, node)));
     }
 
     /// Keeps an answer (one too large for a slot is not kept).
-    pub(super) fn put(&mut self, generation: u64, name: &[u8], qtype: u16, made: &Made<'_>) {
+    pub(super) fn put(&mut self, generation: u64, name: &[u8], qtype: u16, made: &Records<'_>) {
+        self.fill(generation, name, qtype, made, None);
+    }
+
+    fn fill(
+        &mut self,
+        generation: u64,
+        name: &[u8],
+        qtype: u16,
+        made: &Records<'_>,
+        pool: Option<(u32, u32)>,
+    ) {
         let (Ok(name_len), Ok(body_len)) =
             (u8::try_from(name.len()), u16::try_from(made.body.len()))
         else {
@@ -201,6 +192,6 @@ impl AnswerCache {
         s.body_len = body_len;
         s.name_len = name_len;
         s.aa = made.aa;
-        s.pool = None;
+        s.pool = pool;
     }
 }

@@ -475,7 +475,7 @@ fn respond_full(
             generation,
             q.qname_lc,
             q.qtype,
-            &cache::Made {
+            &cache::Records {
                 zone: ctx.report.zone.and_then(|z| u32::try_from(z).ok()),
                 counts: a.counts,
                 rcode: a.rcode,
